@@ -1,0 +1,43 @@
+/** Names of the counters the logging pipeline keeps. */
+export type PlanoutCounter =
+  | 'logged'
+  | 'deduplicated'
+  | 'retried'
+  | 'dropped'
+  | 'failed'
+  | 'cacheErrors';
+
+export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
+
+/**
+ * Process-local counters of the exposure pipeline. One instance per module, shared by
+ * the dispatcher, the sinks and the caches that the module creates.
+ */
+export class PlanoutMetrics {
+  private readonly counters: Record<PlanoutCounter, number> = {
+    logged: 0,
+    deduplicated: 0,
+    retried: 0,
+    dropped: 0,
+    failed: 0,
+    cacheErrors: 0,
+  };
+  private lastErrorValue: { message: string; at: Date } | undefined;
+
+  increment(counter: PlanoutCounter, by = 1): void {
+    this.counters[counter] += by;
+  }
+
+  recordError(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.lastErrorValue = { message, at: new Date() };
+  }
+
+  get lastError(): { message: string; at: Date } | undefined {
+    return this.lastErrorValue;
+  }
+
+  snapshot(): PlanoutMetricsSnapshot {
+    return { ...this.counters };
+  }
+}
