@@ -1,0 +1,73 @@
+import { RandomOperator, type RandomContext } from './ops/random.js';
+import { deepCopy, hasOwn, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
+
+/**
+ * The parameters of one experiment for one unit, as the reference's `Assignment`.
+ *
+ * Assigning a random operator runs it, salted with the parameter's name unless the
+ * operator has its own `salt`. Overridden parameters keep their override.
+ */
+export class Assignment implements RandomContext {
+  experimentSalt: string;
+  saltSep = '.';
+  /** For error messages only. */
+  readonly experimentName?: string;
+  private overrides: PlanoutObject = {};
+  private readonly data: PlanoutObject = {};
+
+  constructor(experimentSalt: string, overrides: PlanoutObject = {}, experimentName?: string) {
+    this.experimentSalt = experimentSalt;
+    this.experimentName = experimentName;
+    this.setOverrides(overrides);
+  }
+
+  /** Fixes parameters to the given values; later assignments to them are ignored. */
+  setOverrides(overrides: PlanoutObject): void {
+    this.overrides = deepCopy(overrides);
+    for (const key of Object.keys(this.overrides)) setOwn(this.data, key, this.overrides[key]);
+  }
+
+  getOverrides(): PlanoutObject {
+    return { ...this.overrides };
+  }
+
+  isOverridden(name: string): boolean {
+    return hasOwn(this.overrides, name);
+  }
+
+  /** Assigns `value` to `name`; a random operator is run first (and salted with `name`). */
+  set(name: string, value: PlanoutValue | RandomOperator<never, unknown>): void {
+    if (hasOwn(this.overrides, name)) return;
+    if (value instanceof RandomOperator) {
+      const op = value as RandomOperator;
+      if (!hasOwn(op.args, 'salt')) setOwn(op.args as unknown as PlanoutObject, 'salt', name);
+      setOwn(this.data, name, op.execute(this) as PlanoutValue);
+    } else {
+      setOwn(this.data, name, value);
+    }
+  }
+
+  /** The value of `name`, or `defaultValue` when it was never assigned. */
+  get<T extends PlanoutValue = PlanoutValue>(name: string, defaultValue?: T): PlanoutValue | T | undefined {
+    return hasOwn(this.data, name) ? this.data[name] : defaultValue;
+  }
+
+  has(name: string): boolean {
+    return hasOwn(this.data, name);
+  }
+
+  delete(name: string): void {
+    delete this.data[name];
+  }
+
+  keys(): string[] {
+    return Object.keys(this.data);
+  }
+
+  /** A shallow copy of every assigned parameter (overrides included). */
+  toObject(): PlanoutObject {
+    const out: PlanoutObject = {};
+    for (const key of Object.keys(this.data)) setOwn(out, key, this.data[key]);
+    return out;
+  }
+}

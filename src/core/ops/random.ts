@@ -1,0 +1,312 @@
+import { PlanoutArgumentError } from '../errors.js';
+import { hashMod, hashToBigInt, hashToUnitFloat, sha1Hash60, type Hash60 } from '../hash.js';
+import {
+  hasOwn,
+  isPyInt,
+  isPyNumber,
+  normalizeInt,
+  pyStr,
+  toNumber,
+  toPyFloat,
+  type PlanoutValue,
+} from '../values.js';
+
+/** What a random operator needs from the assignment it runs in. */
+export interface RandomContext {
+  /** Salt of the experiment (or namespace) the operator runs in. */
+  readonly experimentSalt: string;
+  /** Separator between the parameter salt and the unit; `.` unless a script changes it. */
+  readonly saltSep: string;
+  /** For error messages only. */
+  readonly experimentName?: string;
+}
+
+/** Arguments common to every random operator. */
+export interface RandomArgs {
+  /** The unit: one value, or a list of values for a compound unit. */
+  unit: PlanoutValue;
+  /** Salt of this draw; defaults to the name of the parameter being assigned. */
+  salt?: string;
+  /** Replaces the whole `<experiment salt>.<salt>` prefix. */
+  full_salt?: string;
+}
+
+export interface ChoiceArgs<T extends PlanoutValue = PlanoutValue> extends RandomArgs {
+  choices: readonly T[];
+}
+
+export interface WeightedChoiceArgs<T extends PlanoutValue = PlanoutValue> extends ChoiceArgs<T> {
+  weights: readonly number[];
+}
+
+export interface ProbabilityArgs extends RandomArgs {
+  p: number;
+}
+
+export interface BernoulliFilterArgs<T extends PlanoutValue = PlanoutValue> extends ChoiceArgs<T> {
+  p: number;
+}
+
+export interface RangeArgs extends RandomArgs {
+  min: number | bigint;
+  max: number | bigint;
+}
+
+export interface SampleArgs<T extends PlanoutValue = PlanoutValue> extends ChoiceArgs<T> {
+  draws?: number;
+}
+
+/**
+ * Base of the random operators. As in the reference, an instance holds its arguments;
+ * assigning it to a parameter fills in `salt` with the parameter's name, then runs it.
+ */
+export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TResult = PlanoutValue> {
+  /** The operator's name in serialized PlanOut (`uniformChoice`, ...). */
+  abstract readonly opName: string;
+  readonly args: TArgs;
+  protected context!: RandomContext;
+
+  constructor(args: TArgs) {
+    this.args = args;
+  }
+
+  /** Runs the operator in `context`; the result is a Python value (see values.ts). */
+  execute(context: RandomContext): TResult {
+    this.context = context;
+    if (!hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
+    return this.draw();
+  }
+
+  protected abstract draw(): TResult;
+
+  protected fail(message: string): never {
+    throw new PlanoutArgumentError(`${this.opName}: ${message}`, {
+      experiment: this.context?.experimentName,
+      param: this.paramName(),
+    });
+  }
+
+  private paramName(): string | undefined {
+    const { salt, full_salt } = this.args as RandomArgs;
+    return typeof salt === 'string' ? salt : typeof full_salt === 'string' ? full_salt : undefined;
+  }
+
+  /** The string the reference hashes, with `appended` added to the unit. */
+  protected hashInput(appended?: PlanoutValue): string {
+    const args = this.args as RandomArgs;
+    let prefix: string;
+    if (hasOwn(args, 'full_salt')) {
+      prefix = this.stringArg('full_salt') + '.';
+    } else {
+      if (!hasOwn(args, 'salt')) this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
+      prefix = this.context.experimentSalt + '.' + this.stringArg('salt') + this.context.saltSep;
+    }
+    const unit = args.unit;
+    if (Array.isArray(unit)) {
+      // The reference appends to a list unit in place, so appended values accumulate (quirk Q3).
+      if (appended !== undefined && appended !== null) unit.push(appended);
+      let text = '';
+      for (let i = 0; i < unit.length; i++) text += (i ? '.' : '') + pyStr(unit[i]);
+      return prefix + text;
+    }
+    const head = typeof unit === 'string' ? unit : pyStr(unit);
+    return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
+  }
+
+  protected hash(appended?: PlanoutValue): Hash60 {
+    return sha1Hash60(this.hashInput(appended));
+  }
+
+  protected uniform(min: number, max: number, appended?: PlanoutValue): number {
+    return min + (max - min) * hashToUnitFloat(this.hash(appended));
+  }
+
+  protected stringArg(name: keyof TArgs & string): string {
+    const value = (this.args as Record<string, unknown>)[name];
+    if (typeof value !== 'string') this.fail(`${name} must be a string, got ${describe(value)}`);
+    return value;
+  }
+
+  protected listArg(name: keyof TArgs & string): PlanoutValue[] {
+    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
+    const value = (this.args as Record<string, unknown>)[name];
+    if (!Array.isArray(value)) this.fail(`${name} must be a list, got ${describe(value)}`);
+    return value as PlanoutValue[];
+  }
+
+  protected numberArg(name: keyof TArgs & string): number {
+    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
+    const value = (this.args as Record<string, unknown>)[name];
+    if (!isPyNumber(value)) this.fail(`${name} must be a number, got ${describe(value)}`);
+    return toNumber(value);
+  }
+
+  protected intArg(name: keyof TArgs & string): number | bigint {
+    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
+    const value = (this.args as Record<string, unknown>)[name];
+    if (typeof value === 'boolean') return value ? 1 : 0;
+    if (!isPyInt(value)) this.fail(`${name} must be an integer, got ${describe(value)}`);
+    return value;
+  }
+
+  protected probabilityArg(): number {
+    const p = this.numberArg('p' as keyof TArgs & string);
+    if (!(p >= 0 && p <= 1)) this.fail(`p must be between 0 and 1, got ${p}`);
+    return p;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Picks one of `choices`, each equally likely. */
+export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends RandomOperator<ChoiceArgs<T>, T | []> {
+  readonly opName = 'uniformChoice';
+
+  protected draw(): T | [] {
+    const choices = this.listArg('choices') as T[];
+    if (choices.length === 0) return [];
+    return choices[hashMod(this.hash(), choices.length)];
+  }
+}
+
+/** Picks one of `choices` with probability proportional to its weight. */
+export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends RandomOperator<WeightedChoiceArgs<T>, T | []> {
+  readonly opName = 'weightedChoice';
+
+  protected draw(): T | [] {
+    const choices = this.listArg('choices') as T[];
+    const weights = this.listArg('weights');
+    if (choices.length === 0) return [];
+    // Accumulate in float from 0.0, as the reference does (quirk Q7).
+    const cumulative: number[] = [];
+    let sum = 0;
+    for (const w of weights) {
+      if (!isPyNumber(w)) this.fail(`weights must be numbers, got ${describe(w)}`);
+      sum += toNumber(w);
+      cumulative.push(sum);
+    }
+    const stop = this.uniform(0, sum);
+    for (let i = 0; i < cumulative.length; i++) {
+      if (stop <= cumulative[i]) {
+        if (i >= choices.length) {
+          this.fail(`weights has ${weights.length} entries but choices has ${choices.length}`);
+        }
+        return choices[i];
+      }
+    }
+    return null as T;
+  }
+}
+
+/** 1 with probability `p`, else 0. */
+export class BernoulliTrial extends RandomOperator<ProbabilityArgs, number> {
+  readonly opName = 'bernoulliTrial';
+
+  protected draw(): number {
+    const p = this.probabilityArg();
+    return this.uniform(0, 1) <= p ? 1 : 0;
+  }
+}
+
+/** Keeps each of `choices` independently with probability `p`. */
+export class BernoulliFilter<T extends PlanoutValue = PlanoutValue> extends RandomOperator<BernoulliFilterArgs<T>, T[]> {
+  readonly opName = 'bernoulliFilter';
+
+  protected draw(): T[] {
+    const p = this.probabilityArg();
+    const choices = this.listArg('choices') as T[];
+    return choices.filter((choice) => this.uniform(0, 1, choice) <= p);
+  }
+}
+
+/** An integer in `[min, max]`, exact beyond 2^53. */
+export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
+  readonly opName = 'randomInteger';
+
+  protected draw(): number | bigint {
+    const min = this.intArg('min');
+    const max = this.intArg('max');
+    if (typeof min === 'number' && typeof max === 'number' && max - min + 1 <= 2 ** 25 && max - min + 1 > 0) {
+      return min + hashMod(this.hash(), max - min + 1);
+    }
+    const span = BigInt(max) - BigInt(min) + 1n;
+    if (span === 0n) this.fail('integer modulo by zero (max = min - 1)');
+    const h = hashToBigInt(this.hash());
+    // Python's % takes the sign of the divisor.
+    const mod = ((h % span) + span) % span;
+    return normalizeInt(BigInt(min) + mod);
+  }
+}
+
+/** A float in `[min, max]`. */
+export class RandomFloat extends RandomOperator<RangeArgs, number> {
+  readonly opName = 'randomFloat';
+
+  protected draw(): number {
+    const min = this.numberArg('min');
+    const max = this.numberArg('max');
+    // Always a Python float, even when integral (e.g. min = max = 3 gives 3.0).
+    return toPyFloat(this.uniform(min, max)) as number;
+  }
+}
+
+/** A random permutation of `choices`, or its first `draws` elements. */
+export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperator<SampleArgs<T>, T[]> {
+  readonly opName: string = 'sample';
+
+  protected numDraws(choices: readonly unknown[]): number {
+    if (!hasOwn(this.args, 'draws')) return choices.length;
+    const draws = this.intArg('draws');
+    if (draws > choices.length) this.fail(`draws (${draws}) must not exceed the number of choices (${choices.length})`);
+    return Number(draws);
+  }
+
+  /** Fisher–Yates from the end; returns early in FastSample. */
+  protected shuffle(choices: T[], stopAt: number): T[] | undefined {
+    for (let i = choices.length - 1; i >= 1; i--) {
+      const j = hashMod(this.hash(i), i + 1);
+      const tmp = choices[i];
+      choices[i] = choices[j];
+      choices[j] = tmp;
+      if (i === stopAt) return choices.slice(i);
+    }
+    return undefined;
+  }
+
+  protected draw(): T[] {
+    const choices = [...(this.listArg('choices') as T[])];
+    const draws = this.numDraws(choices);
+    this.shuffle(choices, -1);
+    return choices.slice(0, draws);
+  }
+}
+
+/** Like {@link Sample}, but stops shuffling once `draws` elements are placed (returns the tail). */
+export class FastSample<T extends PlanoutValue = PlanoutValue> extends Sample<T> {
+  override readonly opName: string = 'fastSample';
+
+  protected override draw(): T[] {
+    const choices = [...(this.listArg('choices') as T[])];
+    const draws = this.numDraws(choices);
+    return this.shuffle(choices, choices.length - draws) ?? choices.slice(0, draws);
+  }
+}
+
+/** Random operators by their serialized PlanOut names. */
+export const RANDOM_OPERATORS = {
+  uniformChoice: UniformChoice,
+  weightedChoice: WeightedChoice,
+  bernoulliTrial: BernoulliTrial,
+  bernoulliFilter: BernoulliFilter,
+  randomInteger: RandomInteger,
+  randomFloat: RandomFloat,
+  sample: Sample,
+  fastSample: FastSample,
+} as const;
