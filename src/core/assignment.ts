@@ -7,11 +7,11 @@ import { deepCopy, hasOwn, setOwn, type PlanoutObject, type PlanoutValue } from 
  * Assigning a random operator runs it, salted with the parameter's name unless the
  * operator has its own `salt`. Overridden parameters keep their override.
  */
-export class Assignment implements RandomContext {
+export class Assignment<TParams extends object = Record<string, unknown>> implements RandomContext {
   experimentSalt: string;
   saltSep = '.';
   /** For error messages only. */
-  readonly experimentName?: string;
+  experimentName?: string;
   private overrides: PlanoutObject = {};
   private readonly data: PlanoutObject = {};
 
@@ -36,7 +36,7 @@ export class Assignment implements RandomContext {
   }
 
   /** Assigns `value` to `name`; a random operator is run first (and salted with `name`). */
-  set(name: string, value: PlanoutValue | RandomOperator<never, unknown>): void {
+  set<K extends keyof TParams & string>(name: K, value: PlanoutValue | RandomOperator<never, unknown>): void {
     if (hasOwn(this.overrides, name)) return;
     if (value instanceof RandomOperator) {
       const op = value as RandomOperator;
@@ -48,11 +48,13 @@ export class Assignment implements RandomContext {
   }
 
   /** The value of `name`, or `defaultValue` when it was never assigned. */
-  get<T extends PlanoutValue = PlanoutValue>(name: string, defaultValue?: T): PlanoutValue | T | undefined {
+  get<K extends keyof TParams & string>(name: K): TParams[K] | undefined;
+  get<K extends keyof TParams & string, D>(name: K, defaultValue: D): TParams[K] | D;
+  get(name: string, defaultValue?: unknown): unknown {
     return hasOwn(this.data, name) ? this.data[name] : defaultValue;
   }
 
-  has(name: string): boolean {
+  has(name: keyof TParams & string): boolean {
     return hasOwn(this.data, name);
   }
 
