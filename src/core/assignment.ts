@@ -1,4 +1,4 @@
-import { RandomOperator, type RandomContext } from './ops/random.js';
+import { RandomOperator, type RandomContext, type RandomOperatorLike } from './ops/random.js';
 import { deepCopy, hasOwn, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
 
 /**
@@ -36,14 +36,13 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   }
 
   /** Assigns `value` to `name`; a random operator is run first (and salted with `name`). */
-  set<K extends keyof TParams & string>(name: K, value: PlanoutValue | RandomOperator<never, unknown>): void {
+  set<K extends keyof TParams & string>(name: K, value: PlanoutValue | RandomOperatorLike): void {
     if (hasOwn(this.overrides, name)) return;
     if (value instanceof RandomOperator) {
-      const op = value as RandomOperator;
-      if (!hasOwn(op.args, 'salt')) setOwn(op.args as unknown as PlanoutObject, 'salt', name);
-      setOwn(this.data, name, op.execute(this) as PlanoutValue);
+      if (!hasOwn(value.args, 'salt')) setOwn(value.args as unknown as PlanoutObject, 'salt', name);
+      setOwn(this.data, name, value.execute(this) as PlanoutValue);
     } else {
-      setOwn(this.data, name, value);
+      setOwn(this.data, name, value as PlanoutValue);
     }
   }
 

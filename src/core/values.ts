@@ -140,6 +140,9 @@ export function pyStr(v: unknown): string {
   return typeof v === 'string' ? v : pyRepr(v);
 }
 
+/** Objects with a method under this key supply their own Python `repr` (e.g. tuples). */
+export const PY_REPR: unique symbol = Symbol.for('nestjs-planout.pyRepr');
+
 /** Python's `repr()` of a value. */
 export function pyRepr(v: unknown): string {
   switch (typeof v) {
@@ -157,6 +160,7 @@ export function pyRepr(v: unknown): string {
       if (v === null) return 'None';
       if (v instanceof PyFloat) return floatRepr(v.value);
       if (Array.isArray(v)) return '[' + v.map(pyRepr).join(', ') + ']';
+      if (PY_REPR in v) return (v as { [PY_REPR](): string })[PY_REPR]();
       return (
         '{' +
         Object.keys(v)

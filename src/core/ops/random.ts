@@ -56,11 +56,20 @@ export interface SampleArgs<T extends PlanoutValue = PlanoutValue> extends Choic
   draws?: number;
 }
 
+/** What {@link Assignment.set} accepts as a random draw: any random operator. */
+export interface RandomOperatorLike {
+  readonly opName: string;
+  readonly args: RandomArgs;
+  execute(context: RandomContext): unknown;
+}
+
 /**
  * Base of the random operators. As in the reference, an instance holds its arguments;
  * assigning it to a parameter fills in `salt` with the parameter's name, then runs it.
  */
-export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TResult = PlanoutValue> {
+export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TResult = PlanoutValue>
+  implements RandomOperatorLike
+{
   /** The operator's name in serialized PlanOut (`uniformChoice`, ...). */
   abstract readonly opName: string;
   readonly args: TArgs;
