@@ -13,6 +13,7 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   /** For error messages only. */
   experimentName?: string;
   private overrides: PlanoutObject = {};
+  private hasOverrides = false;
   private readonly data: PlanoutObject = {};
 
   constructor(experimentSalt: string, overrides: PlanoutObject = {}, experimentName?: string) {
@@ -24,6 +25,7 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   /** Fixes parameters to the given values; later assignments to them are ignored. */
   setOverrides(overrides: PlanoutObject): void {
     this.overrides = deepCopy(overrides);
+    this.hasOverrides = Object.keys(this.overrides).length > 0;
     for (const key of Object.keys(this.overrides)) setOwn(this.data, key, this.overrides[key]);
   }
 
@@ -37,10 +39,10 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
 
   /** Assigns `value` to `name`; a random operator is run first (and salted with `name`). */
   set<K extends keyof TParams & string>(name: K, value: PlanoutValue | RandomOperatorLike): void {
-    if (hasOwn(this.overrides, name)) return;
+    if (this.hasOverrides && hasOwn(this.overrides, name)) return;
     if (value instanceof RandomOperator) {
-      if (!hasOwn(value.args, 'salt')) setOwn(value.args as unknown as PlanoutObject, 'salt', name);
-      setOwn(this.data, name, value.execute(this) as PlanoutValue);
+      // Salted with the param's name unless the operator has its own salt.
+      setOwn(this.data, name, value.execute(this, name) as PlanoutValue);
     } else {
       setOwn(this.data, name, value as PlanoutValue);
     }

@@ -24,6 +24,8 @@ export function shortChecksum(source: string): string {
 
 // Loggers are configured once per experiment class and name, as the reference does.
 const configuredLoggers = new WeakMap<object, Set<string>>();
+// The source of assign() is fixed per class, so is its checksum.
+const sourceChecksums = new WeakMap<object, string>();
 
 /**
  * A PlanOut experiment for one unit: the reference's `Experiment` lifecycle.
@@ -87,10 +89,15 @@ export abstract class Experiment<
 
   /** The checksum of the assignment logic, logged with every record. */
   protected computeChecksum(): string {
-    const source = this.assign.toString();
-    // The reference leaves out the first line (the signature) of assign's source.
-    const body = source.slice(source.indexOf('\n') + 1);
-    return shortChecksum(body);
+    const assign = this.assign as unknown as object;
+    let checksum = sourceChecksums.get(assign);
+    if (checksum === undefined) {
+      const source = this.assign.toString();
+      // The reference leaves out the first line (the signature) of assign's source.
+      checksum = shortChecksum(source.slice(source.indexOf('\n') + 1));
+      sourceChecksums.set(assign, checksum);
+    }
+    return checksum;
   }
 
   get name(): string {
@@ -210,7 +217,12 @@ export abstract class Experiment<
   }
 
   private paramsSnapshot(): Record<string, unknown> {
-    return toPlain(this.assignment.toObject()) as Record<string, unknown>;
+    const params = this.assignment.toObject() as Record<string, unknown>;
+    for (const key of Object.keys(params)) {
+      const value = params[key];
+      if (typeof value === "object" && value !== null) setOwn(params, key, toPlain(value));
+    }
+    return params;
   }
 
   private ensureSetup(): void {

@@ -11,7 +11,7 @@ export {
   type ExperimentParams,
   type LogExtras,
 } from './experiment.js';
-export { sha1Hash60, hashMod, hashToUnitFloat, hashToBigInt, type Hash60 } from './hash.js';
+export { hexMod, hexToBigInt, hexToUnitFloat, sha1Hex } from './hash.js';
 export {
   InterpretedExperiment,
   loadPlanoutScript,

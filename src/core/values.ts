@@ -88,7 +88,7 @@ export function setOwn<T>(target: Record<string, T>, key: string, value: T): voi
 }
 
 export function hasOwn(target: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(target, key);
+  return Object.hasOwn(target, key);
 }
 
 /** Python's `repr(float)`: shortest round-trip digits, `1.0`, `1e-05`, `1e+16`. */

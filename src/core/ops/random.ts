@@ -1,5 +1,5 @@
 import { PlanoutArgumentError } from '../errors.js';
-import { hashMod, hashToBigInt, hashToUnitFloat, sha1Hash60, type Hash60 } from '../hash.js';
+import { hexMod, hexToBigInt, hexToUnitFloat, sha1Hex } from '../hash.js';
 import {
   hasOwn,
   isPyInt,
@@ -60,7 +60,7 @@ export interface SampleArgs<T extends PlanoutValue = PlanoutValue> extends Choic
 export interface RandomOperatorLike {
   readonly opName: string;
   readonly args: RandomArgs;
-  execute(context: RandomContext): unknown;
+  execute(context: RandomContext, defaultSalt?: string): unknown;
 }
 
 /**
@@ -74,15 +74,23 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   abstract readonly opName: string;
   readonly args: TArgs;
   protected context!: RandomContext;
+  private defaultSalt: string | undefined;
+  /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`), computed once per run. */
+  private prefix: string | undefined;
 
   constructor(args: TArgs) {
     this.args = args;
   }
 
-  /** Runs the operator in `context`; the result is a Python value (see values.ts). */
-  execute(context: RandomContext): TResult {
+  /**
+   * Runs the operator in `context`; the result is a Python value (see values.ts).
+   * `defaultSalt` (the parameter's name) salts it when `args` has no `salt`.
+   */
+  execute(context: RandomContext, defaultSalt?: string): TResult {
     this.context = context;
-    if (!hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
+    this.defaultSalt = defaultSalt;
+    this.prefix = undefined;
+    if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
     return this.draw();
   }
 
@@ -97,19 +105,24 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
 
   private paramName(): string | undefined {
     const { salt, full_salt } = this.args as RandomArgs;
-    return typeof salt === 'string' ? salt : typeof full_salt === 'string' ? full_salt : undefined;
+    return typeof salt === 'string' ? salt : this.defaultSalt ?? (typeof full_salt === 'string' ? full_salt : undefined);
+  }
+
+  private hashPrefix(): string {
+    const args = this.args as RandomArgs;
+    // A present key wins even when empty (quirk Q4); null is not a string and fails.
+    if (args.full_salt !== undefined) return this.stringArg('full_salt' as keyof TArgs & string) + '.';
+    const salt = args.salt !== undefined ? this.stringArg('salt' as keyof TArgs & string) : this.defaultSalt;
+    if (salt === undefined) {
+      this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
+    }
+    return this.context.experimentSalt + '.' + salt + this.context.saltSep;
   }
 
   /** The string the reference hashes, with `appended` added to the unit. */
   protected hashInput(appended?: PlanoutValue): string {
     const args = this.args as RandomArgs;
-    let prefix: string;
-    if (hasOwn(args, 'full_salt')) {
-      prefix = this.stringArg('full_salt') + '.';
-    } else {
-      if (!hasOwn(args, 'salt')) this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
-      prefix = this.context.experimentSalt + '.' + this.stringArg('salt') + this.context.saltSep;
-    }
+    const prefix = (this.prefix ??= this.hashPrefix());
     const unit = args.unit;
     if (Array.isArray(unit)) {
       // The reference appends to a list unit in place, so appended values accumulate (quirk Q3).
@@ -122,12 +135,13 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
   }
 
-  protected hash(appended?: PlanoutValue): Hash60 {
-    return sha1Hash60(this.hashInput(appended));
+  /** The SHA-1 (hex) of the hash input; read it with hexMod / hexToUnitFloat. */
+  protected hash(appended?: PlanoutValue): string {
+    return sha1Hex(this.hashInput(appended));
   }
 
   protected uniform(min: number, max: number, appended?: PlanoutValue): number {
-    return min + (max - min) * hashToUnitFloat(this.hash(appended));
+    return min + (max - min) * hexToUnitFloat(this.hash(appended));
   }
 
   protected stringArg(name: keyof TArgs & string): string {
@@ -137,15 +151,16 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   }
 
   protected listArg(name: keyof TArgs & string): PlanoutValue[] {
-    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
     const value = (this.args as Record<string, unknown>)[name];
-    if (!Array.isArray(value)) this.fail(`${name} must be a list, got ${describe(value)}`);
-    return value as PlanoutValue[];
+    if (Array.isArray(value)) return value as PlanoutValue[];
+    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
+    return this.fail(`${name} must be a list, got ${describe(value)}`);
   }
 
   protected numberArg(name: keyof TArgs & string): number {
-    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
     const value = (this.args as Record<string, unknown>)[name];
+    if (typeof value === 'number') return value;
+    if (!hasOwn(this.args, name)) this.fail(`missing argument "${name}"`);
     if (!isPyNumber(value)) this.fail(`${name} must be a number, got ${describe(value)}`);
     return toNumber(value);
   }
@@ -181,7 +196,7 @@ export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends Random
   protected draw(): T | [] {
     const choices = this.listArg('choices') as T[];
     if (choices.length === 0) return [];
-    return choices[hashMod(this.hash(), choices.length)];
+    return choices[hexMod(this.hash(), choices.length)];
   }
 }
 
@@ -243,11 +258,11 @@ export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
     const min = this.intArg('min');
     const max = this.intArg('max');
     if (typeof min === 'number' && typeof max === 'number' && max - min + 1 <= 2 ** 25 && max - min + 1 > 0) {
-      return min + hashMod(this.hash(), max - min + 1);
+      return min + hexMod(this.hash(), max - min + 1);
     }
     const span = BigInt(max) - BigInt(min) + 1n;
     if (span === 0n) this.fail('integer modulo by zero (max = min - 1)');
-    const h = hashToBigInt(this.hash());
+    const h = hexToBigInt(this.hash());
     // Python's % takes the sign of the divisor.
     const mod = ((h % span) + span) % span;
     return normalizeInt(BigInt(min) + mod);
@@ -280,7 +295,7 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
   /** Fisher–Yates from the end; returns early in FastSample. */
   protected shuffle(choices: T[], stopAt: number): T[] | undefined {
     for (let i = choices.length - 1; i >= 1; i--) {
-      const j = hashMod(this.hash(i), i + 1);
+      const j = hexMod(this.hash(i), i + 1);
       const tmp = choices[i];
       choices[i] = choices[j];
       choices[j] = tmp;
