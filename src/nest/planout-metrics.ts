@@ -1,5 +1,7 @@
 /** Names of the counters the logging pipeline keeps. */
 export type PlanoutCounter =
+  /** Records a sink accepted from the dispatcher (delivery is counted by the sink as `logged`). */
+  | 'accepted'
   | 'logged'
   | 'deduplicated'
   | 'retried'
@@ -15,6 +17,7 @@ export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
  */
 export class PlanoutMetrics {
   private readonly counters: Record<PlanoutCounter, number> = {
+    accepted: 0,
     logged: 0,
     deduplicated: 0,
     retried: 0,

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { PlanoutLogRecord } from '../core/log-record.js';
+
+/** JSON with sorted object keys and bigints as `123n`, so equal values give equal text. */
+export function stableStringify(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : JSON.stringify(String(value));
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `"${value}n"`;
+    case 'object': {
+      if (Array.isArray(value)) return '[' + value.map(stableStringify).join(',') + ']';
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        if (i) out += ',';
+        out += JSON.stringify(keys[i]) + ':' + stableStringify(obj[keys[i]!]);
+      }
+      return out + '}';
+    }
+    default:
+      return JSON.stringify(String(value));
+  }
+}
+
+/**
+ * The exposure cache key of `record`: experiment name, then a hash of salt, checksum,
+ * inputs and params, so a changed assignment (new salt, new code, new params) logs again.
+ */
+export function exposureDedupeKey(record: PlanoutLogRecord): string {
+  const text = stableStringify([record.salt, record.checksum ?? null, record.inputs, record.params]);
+  return record.name + ':' + createHash('sha1').update(text, 'utf8').digest('hex');
+}

@@ -1,0 +1,69 @@
+import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import { PlanoutError } from '../core/errors.js';
+import type { ExperimentType, ParamNameOf } from './experiment.decorator.js';
+import type { NamespaceType } from './planout-options.interface.js';
+import { MANUAL_EXPOSURE_METADATA } from './planout.constants.js';
+import { contextOf, type PlanoutRequestContext } from './request-context.js';
+
+interface ParamRef {
+  readonly type: Function;
+  readonly name?: string;
+  readonly defaultValue?: unknown;
+  readonly namespace?: boolean;
+}
+
+function requestContext(ctx: ExecutionContext, type: Function): PlanoutRequestContext {
+  const found = contextOf(ctx.getArgByIndex(0));
+  if (found === undefined) {
+    throw new PlanoutError('no Planout context for this route: is PlanoutModule imported (its interceptor applies globally)?', {
+      experiment: type.name,
+    });
+  }
+  return found;
+}
+
+const paramFactory = createParamDecorator((ref: ParamRef, ctx: ExecutionContext): unknown => {
+  const state = requestContext(ctx, ref.type);
+  if (ref.namespace === true) {
+    const namespace = state.namespace(ref.type);
+    return ref.name === undefined ? namespace : namespace.get(ref.name, ref.defaultValue);
+  }
+  const experiment = state.experiment(ref.type);
+  return ref.name === undefined ? experiment : experiment.get(ref.name, ref.defaultValue);
+});
+
+/**
+ * Injects param `name` of `experiment` for the current request's unit. Reading it is an
+ * exposure (auto-logged once per request, deduplicated across requests) unless the
+ * route is `@ManualExposure()`. `defaultValue` is used when the param was not assigned.
+ */
+export function Param<C extends ExperimentType>(experiment: C, name: ParamNameOf<C>, defaultValue?: unknown): ParameterDecorator {
+  return paramFactory({ type: experiment, name, defaultValue });
+}
+
+/** Alias of {@link Param}, for controllers that use Nest's own `@Param` for route params. */
+export const ExperimentParam = Param;
+
+/** Injects the current request's instance of `experiment` (type it as `ExperimentInstanceOf<typeof X>`). */
+export function ExperimentInstance(experiment: ExperimentType): ParameterDecorator {
+  return paramFactory({ type: experiment });
+}
+
+/** Injects param `name` of the current request's unit in `namespace` (its experiment's, else the default). */
+export function NamespaceParam(namespace: NamespaceType, name: string, defaultValue?: unknown): ParameterDecorator {
+  return paramFactory({ type: namespace, name, defaultValue, namespace: true });
+}
+
+/** Injects the current request's instance of `namespace`. */
+export function NamespaceInstance(namespace: NamespaceType): ParameterDecorator {
+  return paramFactory({ type: namespace, namespace: true });
+}
+
+/**
+ * Turns auto-exposure off on a handler or a whole controller: reading params logs
+ * nothing, call `PlanoutService.logExposure` when the unit really sees the treatment.
+ * `@ManualExposure(false)` on a handler re-enables it inside a manual controller.
+ */
+export function ManualExposure(manual = true): ClassDecorator & MethodDecorator {
+  return SetMetadata(MANUAL_EXPOSURE_METADATA, manual);
+}

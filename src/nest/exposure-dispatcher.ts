@@ -1,0 +1,168 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { PlanoutLogRecord } from '../core/log-record.js';
+import { exposureDedupeKey } from './dedupe-key.js';
+import { ExposureCache } from './exposure-cache.interface.js';
+import { LogSink } from './log-sink.interface.js';
+import type { PlanoutModuleOptions } from './planout-options.interface.js';
+import { PlanoutMetrics } from './planout-metrics.js';
+import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
+import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
+
+/** Same warning at most this often, so a dead backend does not flood the logs. */
+const WARN_INTERVAL_MS = 10_000;
+
+/**
+ * Takes records from experiments and delivers them off the request path: `enqueue` only
+ * pushes to a queue drained on the next `setImmediate`. Exposures are deduplicated
+ * through the {@link ExposureCache} (identical keys in flight are coalesced in this
+ * process) and marked only after the sink accepted them; events are never deduplicated.
+ * Failures are logged and counted, never thrown.
+ */
+@Injectable()
+export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(PLANOUT_LOG_CONTEXT);
+  private queue: PlanoutLogRecord[] = [];
+  private scheduled = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly lastWarned = new Map<string, number>();
+  private readonly ttlMs: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly sink: LogSink,
+    private readonly cache: ExposureCache,
+    private readonly metrics: PlanoutMetrics,
+    @Inject(MODULE_OPTIONS_TOKEN) options: PlanoutModuleOptions,
+  ) {
+    this.ttlMs = options.exposureTtlMs;
+  }
+
+  /** Queues a record; returns at once. */
+  enqueue(record: PlanoutLogRecord): void {
+    this.queue.push(record);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  /** Resolves when every record enqueued so far has been handed to the sink (or failed). */
+  async whenIdle(): Promise<void> {
+    while (this.queue.length > 0 || this.pending.size > 0) {
+      this.drain();
+      await Promise.all([...this.pending]);
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.whenIdle();
+  }
+
+  /** After the HTTP server closed: deliver the last records, then release the backends. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.whenIdle();
+    await this.safely('sink-close', async () => {
+      await this.sink.flush?.();
+      await this.sink.close?.();
+    });
+    await this.safely('cache-close', async () => this.cache.close?.());
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    for (const record of batch) {
+      const task = record.event === 'exposure' ? this.expose(record) : this.write(record).then(() => undefined);
+      this.pending.add(task);
+      void task.finally(() => this.pending.delete(task));
+    }
+  };
+
+  private expose(record: PlanoutLogRecord): Promise<void> {
+    let key: string;
+    try {
+      key = exposureDedupeKey(record);
+    } catch (error) {
+      // Unserializable inputs: log without deduplication rather than lose the exposure.
+      this.warn('key', `cannot build the dedupe key of an exposure of "${record.name}": ${message(error)}`);
+      return this.write(record).then(() => undefined);
+    }
+    if (this.inFlight.has(key)) {
+      this.metrics.increment('deduplicated');
+      return Promise.resolve();
+    }
+    const task = this.exposeOnce(key, record).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, task);
+    return task;
+  }
+
+  private async exposeOnce(key: string, record: PlanoutLogRecord): Promise<void> {
+    let seen = false;
+    try {
+      seen = await this.cache.has(key);
+    } catch (error) {
+      this.cacheFailed('has', error);
+    }
+    if (seen) {
+      this.metrics.increment('deduplicated');
+      return;
+    }
+    if (!(await this.write(record))) return;
+    try {
+      await this.cache.mark(key, this.ttlMs);
+    } catch (error) {
+      this.cacheFailed('mark', error);
+    }
+  }
+
+  /** Hands `record` to the sink; true when accepted. */
+  private async write(record: PlanoutLogRecord): Promise<boolean> {
+    try {
+      await this.sink.write(record);
+      this.metrics.increment('accepted');
+      return true;
+    } catch (error) {
+      this.metrics.increment('failed');
+      this.metrics.recordError(error);
+      this.warn('sink', `log sink rejected a "${record.event}" record of "${record.name}": ${message(error)}`);
+      return false;
+    }
+  }
+
+  private cacheFailed(op: string, error: unknown): void {
+    this.metrics.increment('cacheErrors');
+    this.metrics.recordError(error);
+    this.warn(`cache-${op}`, `exposure cache ${op} failed (the exposure may be logged twice): ${message(error)}`);
+  }
+
+  private async safely(kind: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.warn(kind, `${kind} failed on shutdown: ${message(error)}`);
+    }
+  }
+
+  private warn(kind: string, text: string): void {
+    const now = Date.now();
+    const last = this.lastWarned.get(kind);
+    if (last !== undefined && now - last < WARN_INTERVAL_MS) return;
+    this.lastWarned.set(kind, now);
+    this.logger.warn(text);
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

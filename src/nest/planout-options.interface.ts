@@ -1,0 +1,58 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { ExperimentInputs } from '../core/experiment.js';
+import type { SimpleNamespace } from '../core/namespace.js';
+import type { ExposureCache } from './exposure-cache.interface.js';
+import type { ExperimentType } from './experiment.decorator.js';
+import type { LogSink } from './log-sink.interface.js';
+
+/**
+ * The request as the inputs resolver sees it: the common shape of Express and Fastify
+ * requests. Annotate the parameter with your framework's type for more.
+ */
+export interface PlanoutRequest {
+  headers: Record<string, string | string[] | undefined>;
+  query?: unknown;
+  params?: unknown;
+  body?: unknown;
+  /** Set by authentication middleware such as Passport. */
+  user?: unknown;
+}
+
+/**
+ * Turns a request into experiment inputs, e.g.
+ * `(req) => ({ userid: req.user?.id ?? req.headers['x-user-id'] })`.
+ * Called once per request (per experiment with its own resolver), and only when an
+ * experiment is used. Outside HTTP, `request` is the handler's first argument.
+ */
+export type PlanoutInputResolver = {
+  // Method syntax on purpose: a resolver may declare a narrower request type.
+  bivarianceHack(request: PlanoutRequest, context: ExecutionContext): ExperimentInputs;
+}['bivarianceHack'];
+
+/** A `SimpleNamespace` subclass, built per request with the inputs. */
+export type NamespaceType<N extends SimpleNamespace = SimpleNamespace> = new (inputs: ExperimentInputs) => N;
+
+export interface PlanoutModuleOptions {
+  /** Experiments: `@Experiment()` classes, or core `Experiment` subclasses. */
+  experiments?: ExperimentType[];
+  /** Namespaces (`SimpleNamespace` subclasses); their experiments log through the module. */
+  namespaces?: NamespaceType[];
+  /** How a request becomes experiment inputs. Required when anything is registered. */
+  inputs?: PlanoutInputResolver;
+  /** Where records go. Default: a {@link JsonLinesFileSink} on `logFile`. */
+  logSink?: LogSink;
+  /** File of the default sink. Default `./planout-exposures.jsonl`. */
+  logFile?: string;
+  /** Remembers logged exposures across requests. Default: an in-memory LRU with a 24 h TTL. */
+  exposureCache?: ExposureCache;
+  /** How long an exposure stays deduplicated, in ms. Default: the cache's own (24 h for the defaults). */
+  exposureTtlMs?: number;
+  /** Log an exposure when a param is read. Default true; `@ManualExposure()` turns it off per route. */
+  autoExposureLogging?: boolean;
+  /**
+   * At bootstrap, run each `@Experiment` class's `assign` once with placeholder inputs to
+   * catch invalid operator arguments (e.g. `p: 1.5`). Default true; turn off if `assign`
+   * has side effects.
+   */
+  validateAssignments?: boolean;
+}

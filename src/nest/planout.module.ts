@@ -1,0 +1,44 @@
+import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+// Direct files, not the barrels: those pull optional backends (pg, @keyv/redis).
+import { InMemoryExposureCache } from './caches/in-memory-exposure.cache.js';
+import { ExposureCache } from './exposure-cache.interface.js';
+import { ExposureDispatcher } from './exposure-dispatcher.js';
+import { LogSink } from './log-sink.interface.js';
+import type { PlanoutModuleOptions } from './planout-options.interface.js';
+import { PlanoutMetrics } from './planout-metrics.js';
+import { PlanoutInterceptor } from './planout.interceptor.js';
+import { ConfigurablePlanoutModule, MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
+import { PlanoutRegistry } from './planout.registry.js';
+import { PlanoutService } from './planout.service.js';
+import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
+
+/**
+ * PlanOut experiments for Nest: `PlanoutModule.forRoot(options)` or
+ * `forRootAsync({ useFactory, inject, imports })`, `isGlobal` optional. Registers a
+ * global interceptor; the sink and the cache default to a JSON-lines file and an
+ * in-memory LRU, both replaceable by options or by overriding `LogSink` / `ExposureCache`.
+ */
+@Module({
+  providers: [
+    PlanoutMetrics,
+    {
+      provide: LogSink,
+      inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
+      useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): LogSink =>
+        options.logSink ?? new JsonLinesFileSink({ path: options.logFile, metrics }),
+    },
+    {
+      provide: ExposureCache,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: (options: PlanoutModuleOptions): ExposureCache => options.exposureCache ?? new InMemoryExposureCache(),
+    },
+    ExposureDispatcher,
+    PlanoutRegistry,
+    PlanoutService,
+    PlanoutInterceptor,
+    { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
+  ],
+  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
+})
+export class PlanoutModule extends ConfigurablePlanoutModule {}

@@ -1,0 +1,226 @@
+import { Inject, Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { Assignment } from '../core/assignment.js';
+import { PlanoutArgumentError, PlanoutError } from '../core/errors.js';
+import {
+  Experiment as CoreExperiment,
+  normalizeExperimentName,
+  shortChecksum,
+  type ExperimentInputs,
+} from '../core/experiment.js';
+import type { PlanoutLogRecord } from '../core/log-record.js';
+import { SimpleNamespace } from '../core/namespace.js';
+import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
+import { ExposureDispatcher } from './exposure-dispatcher.js';
+import type { PlanoutInputResolver, PlanoutModuleOptions } from './planout-options.interface.js';
+import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
+import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
+import type { PlanoutRequestContext } from './request-context.js';
+import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
+
+interface ExperimentBinding {
+  readonly type: Function;
+  readonly name: string;
+  readonly salt: string;
+  readonly resolver: PlanoutInputResolver | undefined;
+  readonly create: (inputs: ExperimentInputs) => CoreExperiment;
+}
+
+interface NamespaceBinding {
+  readonly type: Function;
+  readonly name: string;
+  readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
+}
+
+type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
+interface ConcreteExperiment extends CoreExperiment {
+  assign: CoreExperiment['assign'];
+}
+type NamespaceCtor = new (inputs: ExperimentInputs) => SimpleNamespace;
+
+// Stands in for every input in the bootstrap dry run of `assign`.
+const PROBE_INPUTS: ExperimentInputs = new Proxy(
+  {},
+  { get: (_target, key) => (typeof key === 'string' ? `planout-validation-${key}` : undefined) },
+);
+
+/**
+ * The registered experiments and namespaces: resolved and validated at bootstrap (the
+ * app does not start on an error), then used to build per-request instances.
+ */
+@Injectable()
+export class PlanoutRegistry implements OnModuleInit {
+  private readonly logger = new Logger(PLANOUT_LOG_CONTEXT);
+  private readonly experiments = new Map<Function, ExperimentBinding>();
+  private readonly namespaces = new Map<Function, NamespaceBinding>();
+  private readonly log: (record: PlanoutLogRecord) => void;
+  readonly autoExposureLogging: boolean;
+
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly dispatcher: ExposureDispatcher,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
+  ) {
+    this.autoExposureLogging = options.autoExposureLogging ?? true;
+    this.log = (record) => dispatcher.enqueue(record);
+  }
+
+  async onModuleInit(): Promise<void> {
+    const names = new Map<string, string>();
+    const salts = new Map<string, string>();
+    const claim = (label: string, name: string, salt: string | undefined): void => {
+      const byName = names.get(name);
+      if (byName !== undefined) throw new PlanoutError(`name "${name}" is already used by ${byName}`, { experiment: label });
+      names.set(name, label);
+      if (salt === undefined) return;
+      const bySalt = salts.get(salt);
+      if (bySalt !== undefined) {
+        throw new PlanoutError(`salt "${salt}" is already used by ${bySalt}: their assignments would be correlated`, { experiment: label });
+      }
+      salts.set(salt, label);
+    };
+    for (const type of this.options.experiments ?? []) {
+      if (this.experiments.has(type)) throw new PlanoutError('registered twice', { experiment: type.name });
+      const binding = await this.bindExperiment(type);
+      claim(binding.name, binding.name, binding.salt);
+      this.experiments.set(type, binding);
+    }
+    for (const type of this.options.namespaces ?? []) {
+      const binding = this.bindNamespace(type);
+      claim(binding.name, binding.name, undefined);
+      this.namespaces.set(type, binding);
+    }
+  }
+
+  /** Whether `type` is a registered experiment. */
+  hasExperiment(type: Function): boolean {
+    return this.experiments.has(type);
+  }
+
+  /** A new instance of `type` for `context` (assigned lazily, on first read). */
+  createExperiment(type: Function, context: PlanoutRequestContext): CoreExperiment {
+    const binding = this.experiments.get(type);
+    if (binding === undefined) {
+      throw new PlanoutError("is not registered: add it to PlanoutModule's `experiments`", { experiment: type.name });
+    }
+    const resolver = binding.resolver ?? this.options.inputs!;
+    const instance = binding.create(context.inputsFor(resolver, binding.resolver === undefined));
+    if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
+    return instance;
+  }
+
+  /** A new instance of namespace `type` for `context`, routed, its experiment logging through the module. */
+  createNamespace(type: Function, context: PlanoutRequestContext): SimpleNamespace {
+    const binding = this.namespaces.get(type);
+    if (binding === undefined) {
+      throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: type.name });
+    }
+    const namespace = binding.create(context.inputsFor(this.options.inputs!, true));
+    // Routing builds the unit's experiment without reading it; hook its log before any read.
+    const experiment = namespace.currentExperiment;
+    if (experiment !== undefined) Object.defineProperty(experiment, 'log', { value: this.log, configurable: true });
+    if (!context.autoExposureLogging) namespace.setAutoExposureLogging(false);
+    return namespace;
+  }
+
+  private async bindExperiment(type: Function): Promise<ExperimentBinding> {
+    if (typeof type !== 'function') throw new PlanoutError(`experiments must be classes, got ${String(type)}`);
+    if (type.prototype instanceof CoreExperiment) return this.bindCoreExperiment(type as ExperimentCtor);
+    const options = getExperimentOptions(type);
+    if (options === undefined) {
+      throw new PlanoutError('is neither decorated with @Experiment() nor a subclass of Experiment', { experiment: type.name });
+    }
+    const name = normalizeExperimentName(options.name ?? type.name);
+    if (options.name === undefined && type.name.length <= 2) {
+      this.logger.warn(`Experiment "${name}": the name comes from the class name, which looks minified; set @Experiment({ name })`);
+    }
+    const salt = options.salt ?? name;
+    this.requireInputs(name, options.inputs);
+    const definition = await this.resolveDefinition(type, name);
+    if (typeof definition.assign !== 'function') throw new PlanoutError('has no assign(params, inputs) method', { experiment: name });
+    if (this.options.validateAssignments !== false) this.dryRun(definition, name, salt);
+    const source = definition.assign.toString();
+    const bound: DefinitionBinding = {
+      definition,
+      name,
+      salt,
+      // As the reference: the assign source without its first line (the signature).
+      checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
+      paramNames: definition.getParamNames?.(),
+      log: this.log,
+    };
+    return { type, name, salt, resolver: options.inputs, create: (inputs) => new RequestExperiment(bound, inputs) };
+  }
+
+  private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
+    const log = this.log;
+    // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
+    // (Typed concrete: `type` is a registered subclass, so it implements assign.)
+    const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
+    const Routed = class extends Base {
+      protected override log(record: PlanoutLogRecord): void {
+        log(record);
+      }
+    };
+    Object.defineProperty(Routed, 'name', { value: type.name });
+    let name: string;
+    let salt: string;
+    try {
+      const probe = new Routed({});
+      name = probe.name;
+      salt = probe.salt;
+    } catch (error) {
+      throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
+    }
+    this.requireInputs(name, undefined);
+    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
+  }
+
+  private bindNamespace(type: NamespaceCtor): NamespaceBinding {
+    if (typeof type !== 'function' || !(type.prototype instanceof SimpleNamespace)) {
+      throw new PlanoutError('namespaces must be SimpleNamespace subclasses', { experiment: (type as Function)?.name });
+    }
+    let name: string;
+    try {
+      // Runs setup() and setupExperiments(): a bad layout fails here, not in a request.
+      name = new type({}).namespaceName;
+    } catch (error) {
+      if (error instanceof PlanoutError) throw error;
+      throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
+    }
+    this.requireInputs(name, undefined);
+    return { type, name, create: (inputs) => new type(inputs) };
+  }
+
+  private requireInputs(name: string, own: PlanoutInputResolver | undefined): void {
+    if (own === undefined && this.options.inputs === undefined) {
+      throw new PlanoutError('no inputs resolver: set the `inputs` option of PlanoutModule (or @Experiment({ inputs }))', {
+        experiment: name,
+      });
+    }
+  }
+
+  private async resolveDefinition(type: Function, name: string): Promise<ExperimentDefinition> {
+    try {
+      // Registered as a provider somewhere: injection from its own module.
+      return this.moduleRef.get(type, { strict: false }) as ExperimentDefinition;
+    } catch {
+      // Otherwise built here: global providers and the module's `imports` can be injected.
+    }
+    try {
+      return await this.moduleRef.create(type as unknown as Type<ExperimentDefinition>);
+    } catch (error) {
+      throw new PlanoutError(`cannot be instantiated: ${(error as Error).message}`, { experiment: name });
+    }
+  }
+
+  /** Runs `assign` once with placeholder inputs; operator argument errors stop the app. */
+  private dryRun(definition: ExperimentDefinition, name: string, salt: string): void {
+    try {
+      definition.assign(new Assignment(salt, {}, name), PROBE_INPUTS);
+    } catch (error) {
+      // Other errors may come from the placeholder inputs themselves: not conclusive.
+      if (error instanceof PlanoutArgumentError) throw error;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { PlanoutError } from '../core/errors.js';
+import type { ExperimentInputs, LogExtras } from '../core/experiment.js';
+import type { SimpleNamespace } from '../core/namespace.js';
+import type { ExperimentInstanceOf, ExperimentType } from './experiment.decorator.js';
+import { ExposureDispatcher } from './exposure-dispatcher.js';
+import type { NamespaceType } from './planout-options.interface.js';
+import { PlanoutRegistry } from './planout.registry.js';
+import { currentContext, PlanoutRequestContext, runInContext } from './request-context.js';
+
+/**
+ * Experiments from services: the current request's instances (through AsyncLocalStorage,
+ * no REQUEST scope), exposure and event logging, the per-request auto-exposure toggle,
+ * and instances with explicit inputs outside HTTP (cron jobs, queue consumers).
+ */
+@Injectable()
+export class PlanoutService {
+  constructor(
+    private readonly registry: PlanoutRegistry,
+    private readonly dispatcher: ExposureDispatcher,
+  ) {}
+
+  /** Whether a request (or a {@link run}) context is active here. */
+  get inContext(): boolean {
+    return currentContext() !== undefined;
+  }
+
+  /** The current request's instance of `experiment`. */
+  experiment<C extends ExperimentType>(experiment: C): ExperimentInstanceOf<C> {
+    return this.context(experiment).experiment(experiment) as ExperimentInstanceOf<C>;
+  }
+
+  /** The current request's instance of `namespace`. */
+  namespace<N extends SimpleNamespace>(namespace: NamespaceType<N>): N {
+    return this.context(namespace).namespace(namespace) as N;
+  }
+
+  /** Logs the exposure of the current unit to `experiment` now (with optional extras). */
+  logExposure(experiment: ExperimentType, extras?: LogExtras): void {
+    this.experiment(experiment).logExposure(extras);
+  }
+
+  /** Logs an event (a conversion, a click) of the current unit in `experiment`; never deduplicated. */
+  logEvent(experiment: ExperimentType, eventType: string, extras?: LogExtras): void {
+    this.experiment(experiment).logEvent(eventType, extras);
+  }
+
+  /** Turns auto-exposure off for the rest of the current request. */
+  disableAutoExposure(): void {
+    const context = currentContext();
+    if (context === undefined) throw new PlanoutError('disableAutoExposure() needs a request or run() context');
+    context.disableAutoExposure();
+  }
+
+  /**
+   * A new instance of `experiment` for explicit `inputs`, outside any request; it logs
+   * through the module's sink and cache like a request's.
+   */
+  create<C extends ExperimentType>(experiment: C, inputs: InputsArg<C>, options: { autoExposureLogging?: boolean } = {}): ExperimentInstanceOf<C> {
+    const context = new PlanoutRequestContext(
+      this.registry,
+      undefined,
+      undefined,
+      options.autoExposureLogging ?? this.registry.autoExposureLogging,
+      inputs as ExperimentInputs,
+    );
+    return context.experiment(experiment) as ExperimentInstanceOf<C>;
+  }
+
+  /** Runs `fn` with a context for `inputs`, so services it calls see it as the current request. */
+  run<T>(inputs: ExperimentInputs, fn: () => T, options: { autoExposureLogging?: boolean } = {}): T {
+    const context = new PlanoutRequestContext(
+      this.registry,
+      undefined,
+      undefined,
+      options.autoExposureLogging ?? this.registry.autoExposureLogging,
+      inputs,
+    );
+    return runInContext(context, fn);
+  }
+
+  /** Resolves when every record logged so far has reached the sink (or failed). For tests and jobs. */
+  flush(): Promise<void> {
+    return this.dispatcher.whenIdle();
+  }
+
+  private context(type: Function): PlanoutRequestContext {
+    const context = currentContext();
+    if (context === undefined) {
+      throw new PlanoutError('no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside HTTP', {
+        experiment: type.name,
+      });
+    }
+    return context;
+  }
+}
+
+type InputsArg<C extends ExperimentType> = ExperimentInstanceOf<C>['inputs'];

@@ -1,0 +1,97 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ExecutionContext } from '@nestjs/common';
+import type { Experiment as CoreExperiment, ExperimentInputs } from '../core/experiment.js';
+import type { SimpleNamespace } from '../core/namespace.js';
+import type { PlanoutInputResolver, PlanoutRequest } from './planout-options.interface.js';
+import type { PlanoutRegistry } from './planout.registry.js';
+
+/**
+ * The experiments of one request (or one explicit `run`), built lazily: only the
+ * experiments that the handler or its services touch are assigned.
+ */
+export class PlanoutRequestContext {
+  private experiments: Map<Function, CoreExperiment> | undefined;
+  private namespaces: Map<Function, SimpleNamespace> | undefined;
+  private moduleInputs: ExperimentInputs | undefined;
+
+  constructor(
+    readonly registry: PlanoutRegistry,
+    readonly request: object | undefined,
+    readonly execution: ExecutionContext | undefined,
+    private autoExposure: boolean,
+    private readonly explicitInputs?: ExperimentInputs,
+  ) {}
+
+  get autoExposureLogging(): boolean {
+    return this.autoExposure;
+  }
+
+  /** This request's instance of `type`, assigned on first use. */
+  experiment(type: Function): CoreExperiment {
+    let instance = this.experiments?.get(type);
+    if (instance === undefined) {
+      instance = this.registry.createExperiment(type, this);
+      (this.experiments ??= new Map()).set(type, instance);
+    }
+    return instance;
+  }
+
+  /** This request's instance of namespace `type`, routed on first use. */
+  namespace(type: Function): SimpleNamespace {
+    let instance = this.namespaces?.get(type);
+    if (instance === undefined) {
+      instance = this.registry.createNamespace(type, this);
+      (this.namespaces ??= new Map()).set(type, instance);
+    }
+    return instance;
+  }
+
+  /** Turns auto-exposure off for the rest of this request, including instances already built. */
+  disableAutoExposure(): void {
+    this.autoExposure = false;
+    this.experiments?.forEach((e) => e.setAutoExposureLogging(false));
+    this.namespaces?.forEach((n) => n.setAutoExposureLogging(false));
+  }
+
+  /** Inputs for an experiment resolved by `resolver` (the module's is called once per request). */
+  inputsFor(resolver: PlanoutInputResolver, isModuleResolver: boolean): ExperimentInputs {
+    if (this.explicitInputs !== undefined) return this.explicitInputs;
+    if (isModuleResolver) return (this.moduleInputs ??= this.resolve(resolver));
+    return this.resolve(resolver);
+  }
+
+  private resolve(resolver: PlanoutInputResolver): ExperimentInputs {
+    return resolver((this.request ?? {}) as PlanoutRequest, this.execution as ExecutionContext);
+  }
+}
+
+// Keyed by the raw Node request: the object Express hands out, `req.raw` on Fastify.
+const contexts = new WeakMap<object, PlanoutRequestContext>();
+const storage = new AsyncLocalStorage<PlanoutRequestContext>();
+
+/** The key of `request` in the per-request map (`req.raw ?? req`). */
+export function rawRequest(request: object): object {
+  const raw = (request as { raw?: unknown }).raw;
+  return typeof raw === 'object' && raw !== null ? raw : request;
+}
+
+export function attachContext(request: object, context: PlanoutRequestContext): void {
+  contexts.set(rawRequest(request), context);
+}
+
+/** The context of `request`, else of the current async call tree. */
+export function contextOf(request: unknown): PlanoutRequestContext | undefined {
+  if (typeof request === 'object' && request !== null) {
+    const found = contexts.get(rawRequest(request));
+    if (found !== undefined) return found;
+  }
+  return storage.getStore();
+}
+
+export function currentContext(): PlanoutRequestContext | undefined {
+  return storage.getStore();
+}
+
+export function runInContext<T>(context: PlanoutRequestContext, fn: () => T): T {
+  return storage.run(context, fn);
+}
