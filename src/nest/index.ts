@@ -29,7 +29,7 @@ export { PlanoutMetrics, type PlanoutCounter, type PlanoutMetricsSnapshot } from
 export type { NamespaceType, PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
-export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions } from './planout.module-definition.js';
+export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions, type PlanoutOptionsFactory } from './planout.module-definition.js';
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutRegistry } from './planout.registry.js';
 export { PlanoutService } from './planout.service.js';
