@@ -13,7 +13,7 @@ export interface ExperimentDefinition<TParams extends object = ExperimentParams,
   /** Assigns the params of one unit; return `false` when the unit is not in the experiment. */
   assign(params: Assignment<TParams>, inputs: TInputs): unknown;
   /** Declared params: reading another name is not an exposure. */
-  getParamNames?(): readonly string[];
+  getParamNames?(): readonly string[] | undefined;
 }
 
 export interface ExperimentOptions {

@@ -1,0 +1,104 @@
+import 'reflect-metadata';
+import { describe, expect, it } from '@jest/globals';
+import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
+import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
+import { ExposureCache } from '../../../src/nest/exposure-cache.interface.js';
+import { ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
+import { LogSink } from '../../../src/nest/log-sink.interface.js';
+import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
+import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
+import { InMemorySink } from '../../../src/nest/sinks/in-memory.sink.js';
+
+function record(over: Partial<PlanoutLogRecord> = {}): PlanoutLogRecord {
+  return { name: 'Exp1', salt: 'Exp1', inputs: { userid: 'u' }, params: { a: 1 }, event: 'exposure', time: 1, checksum: 'abcd1234', ...over };
+}
+
+/** A cache whose `has` resolves late, to see what happens meanwhile. */
+class SlowCache extends ExposureCache {
+  readonly inner = new InMemoryExposureCache();
+  readonly order: string[] = [];
+  async has(key: string): Promise<boolean> {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return this.inner.has(key);
+  }
+  mark(key: string): void {
+    this.order.push('mark');
+    this.inner.mark(key);
+  }
+}
+
+function dispatcher(sink: LogSink, cache: ExposureCache = new InMemoryExposureCache(), metrics = new PlanoutMetrics()) {
+  return new ExposureDispatcher(sink, cache, metrics, {});
+}
+
+describe('dedupe key', () => {
+  it('is stable under key order and covers salt, checksum, inputs and params', () => {
+    expect(stableStringify({ b: 1, a: [2n, null, 'x'] })).toBe('{"a":["2n",null,"x"],"b":1}');
+    const base = exposureDedupeKey(record());
+    expect(exposureDedupeKey(record({ inputs: { userid: 'u' }, params: { a: 1 }, time: 99 }))).toBe(base);
+    for (const change of [{ salt: 's' }, { checksum: 'ffffffff' }, { inputs: { userid: 'v' } }, { params: { a: 2 } }, { name: 'Exp2' }]) {
+      expect(exposureDedupeKey(record(change))).not.toBe(base);
+    }
+  });
+});
+
+describe('ExposureDispatcher', () => {
+  it('does not touch the sink synchronously', () => {
+    const sink = new InMemorySink();
+    dispatcher(sink).enqueue(record());
+    expect(sink.records).toHaveLength(0);
+  });
+
+  it('coalesces identical exposures in flight and logs one', async () => {
+    const sink = new InMemorySink();
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(sink, new SlowCache(), metrics);
+    for (let i = 0; i < 5; i++) d.enqueue(record());
+    await d.whenIdle();
+    expect(sink.records).toHaveLength(1);
+    expect(metrics.snapshot()).toMatchObject({ accepted: 1, deduplicated: 4 });
+  });
+
+  it('marks the cache only after the sink accepted', async () => {
+    const order: string[] = [];
+    const cache = new SlowCache();
+    class OrderedSink extends LogSink {
+      async write(): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        order.push('write');
+      }
+    }
+    const d = dispatcher(new OrderedSink(), cache);
+    d.enqueue(record());
+    await d.whenIdle();
+    expect([...order, ...cache.order]).toEqual(['write', 'mark']);
+  });
+
+  it('never deduplicates events', async () => {
+    const sink = new InMemorySink();
+    const d = dispatcher(sink);
+    for (let i = 0; i < 3; i++) d.enqueue(record({ event: 'conversion' }));
+    await d.whenIdle();
+    expect(sink.records).toHaveLength(3);
+  });
+
+  it('counts a rejecting sink and logs the exposure again later', async () => {
+    let fail = true;
+    const kept: PlanoutLogRecord[] = [];
+    class Flaky extends LogSink {
+      async write(r: PlanoutLogRecord): Promise<void> {
+        if (fail) throw new Error('nope');
+        kept.push(r);
+      }
+    }
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(new Flaky(), new InMemoryExposureCache(), metrics);
+    d.enqueue(record());
+    await d.whenIdle();
+    fail = false;
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(kept).toHaveLength(1);
+    expect(metrics.snapshot()).toMatchObject({ failed: 1, accepted: 1 });
+  });
+});
