@@ -129,7 +129,13 @@ class Evaluator implements OperatorContext {
 
   evaluateArgs(node: PlanoutObject): PlanoutObject {
     const out: PlanoutObject = {};
-    for (const key of Object.keys(node)) setOwn(out, key, this.evaluate(node[key]));
+    const keys = Object.keys(node);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const value = this.evaluate(node[key]);
+      if (key === '__proto__') setOwn(out, key, value);
+      else out[key] = value;
+    }
     return out;
   }
 

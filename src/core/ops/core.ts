@@ -411,7 +411,15 @@ export const CORE_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, O
   ['set', opSet],
   ['return', (node, ctx) => ctx.stop(truthy(ctx.evaluate(arg(node, 'value', ctx))))],
   ['index', opIndex],
-  ['array', (node, ctx) => listArg(node, 'values', ctx).map((v) => ctx.evaluate(v))],
+  [
+    'array',
+    (node, ctx) => {
+      const values = listArg(node, 'values', ctx);
+      const out: PlanoutValue[] = new Array(values.length);
+      for (let i = 0; i < values.length; i++) out[i] = ctx.evaluate(values[i]);
+      return out;
+    },
+  ],
   ['map', opMap],
   ['equals', simpleOperator((args, ctx) => pyEquals(arg(args, 'left', ctx), arg(args, 'right', ctx)))],
   ['cond', opCond],
