@@ -183,11 +183,17 @@ class Evaluator implements OperatorContext {
     const context = { experiment: this.experimentName, param: this.currentParam };
     let result: PlanoutError;
     if (error instanceof PlanoutError) {
-      if (error.param === context.param || context.param === undefined) return error;
+      const experiment = error.experiment ?? context.experiment;
       // Random operators name their salt; the param being set is the more useful name.
+      const param = context.param ?? error.param;
+      if (experiment === error.experiment && param === error.param) return error;
       const prefix = new PlanoutError('', { experiment: error.experiment, param: error.param }).message;
       const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-      result = new (error.constructor as PlanoutErrorClass)(message, { experiment: error.experiment ?? context.experiment, param: context.param });
+      try {
+        result = new (error.constructor as PlanoutErrorClass)(message, { experiment, param });
+      } catch {
+        return error;
+      }
     } else if (error instanceof RangeError && /call stack/i.test(error.message)) {
       result = new PlanoutScriptError('script or value nested too deeply', context);
     } else if (error instanceof StopSignal) {

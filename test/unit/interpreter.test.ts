@@ -207,6 +207,10 @@ describe('Python operator semantics', () => {
     expect(reprOf(bin('%', '1152921504606846976', '7'))).toBe('1');
     expect(reprOf(bin('%', '-1152921504606846976', '7'))).toBe('6');
     expect(reprOf(bin('%', 'true', '2'))).toBe('1');
+    expect(reprOf(bin('%', '7', '2.5'))).toBe('2.0');
+    expect(reprOf(bin('%', '{"op": "/", "left": 1, "right": 0.0000001}', '5'))).toBe('0.0');
+    expect(reprOf(bin('%', '-5.0', '{"op": "/", "left": "inf", "right": 1}'))).toBe('inf');
+    expect(reprOf(bin('%', '{"op": "/", "left": "inf", "right": 1}', '5'))).toBe('nan');
   });
 
   it('/ is always a float and parses strings like float()', () => {
@@ -357,6 +361,24 @@ describe('errors', () => {
     expectError('{"op": "array", "values": 5}', PlanoutScriptError, /must be a list/);
     expectError('{"op": "cond", "cond": [{"if": true}]}', PlanoutScriptError, /without "then"/);
     expectError(bin('equals', '1', '{"op": "nope"}'), PlanoutScriptError, /unknown operator "nope"/);
+  });
+
+  it('errors from operators name the param being set, whatever they said', () => {
+    const random = errorOf(() => evalExpr('{"op": "bernoulliTrial", "p": 2, "unit": 1, "salt": "custom"}'));
+    expect(random).toBeInstanceOf(PlanoutArgumentError);
+    expect(random.message).toBe('Experiment "salt", param "x": bernoulliTrial: p must be between 0 and 1, got 2');
+    const ops = new OperatorRegistry().register('bare', () => {
+      throw new PlanoutArgumentError('bare failure');
+    });
+    const bare = errorOf(() => new Interpreter(js('{"op": "set", "var": "v", "value": {"op": "bare"}}'), 's', {}, { operators: ops }).getParams());
+    expect(bare).toBeInstanceOf(PlanoutArgumentError);
+    expect(bare.message).toBe('Experiment "s", param "v": bare failure');
+    const crash = new OperatorRegistry().register('crash', () => {
+      throw new TypeError('oops');
+    });
+    const wrapped = errorOf(() => new Interpreter(js('{"op": "set", "var": "v", "value": {"op": "crash"}}'), 's', {}, { operators: crash }).getParams());
+    expect(wrapped).toBeInstanceOf(PlanoutScriptError);
+    expect(wrapped.message).toBe('Experiment "s", param "v": evaluation failed: TypeError: oops');
   });
 
   it('map and random operators nested without salt raise (Q6)', () => {

@@ -175,7 +175,8 @@ function pyMod(a: PlanoutValue, b: PlanoutValue, ctx: OperatorContext): PlanoutV
     const y = floatOf(b, ctx);
     if (y === 0) ctx.fail('float modulo by zero', PlanoutArgumentError);
     let m = x % y;
-    if (m) {
+    // C's `if (mod)` is true for NaN too, unlike JavaScript's truthiness.
+    if (m !== 0) {
       if (y < 0 !== m < 0) m += y;
     } else {
       m = y < 0 ? -0 : 0;
