@@ -37,8 +37,8 @@ const sourceChecksums = new WeakMap<object, string>();
  * `undefined`.
  */
 export abstract class Experiment<
-  TParams extends ExperimentParams = ExperimentParams,
-  TInputs extends ExperimentInputs = ExperimentInputs,
+  TParams extends object = ExperimentParams,
+  TInputs extends object = ExperimentInputs,
 > {
   private nameValue: string | undefined;
   private saltValue: string | undefined;
@@ -54,7 +54,7 @@ export abstract class Experiment<
   constructor(inputs: TInputs = {} as TInputs) {
     // A copy: overrides may replace inputs, and the caller's object must not change.
     const copy = {} as Record<string, unknown>;
-    for (const key of Object.keys(inputs)) setOwn(copy, key, inputs[key]);
+    for (const key of Object.keys(inputs)) setOwn(copy, key, (inputs as Record<string, unknown>)[key]);
     this.inputValues = copy as TInputs;
     this.assignment = new Assignment<TParams>('');
   }
@@ -263,14 +263,14 @@ export abstract class Experiment<
  * ProductionExperiment): reading an undeclared name does not count as an exposure.
  */
 export abstract class ProductionExperiment<
-  TParams extends ExperimentParams = ExperimentParams,
-  TInputs extends ExperimentInputs = ExperimentInputs,
+  TParams extends object = ExperimentParams,
+  TInputs extends object = ExperimentInputs,
 > extends Experiment<TParams, TInputs> {
   abstract override getParamNames(): readonly string[];
 }
 
 /** An experiment that assigns fixed default params and logs nothing (the reference's DefaultExperiment). */
-export class DefaultExperiment<TParams extends ExperimentParams = ExperimentParams> extends Experiment<TParams> {
+export class DefaultExperiment<TParams extends object = ExperimentParams> extends Experiment<TParams> {
   constructor(inputs: ExperimentInputs = {}, private readonly defaults: Partial<TParams> = {}) {
     super(inputs);
   }

@@ -14,6 +14,7 @@ export {
 export { hexMod, hexToBigInt, hexToUnitFloat, sha1Hex } from './hash.js';
 export {
   InterpretedExperiment,
+  ScriptExperiment,
   loadPlanoutScript,
   type InterpretedExperimentOptions,
   type PlanoutScript,

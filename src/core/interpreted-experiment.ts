@@ -43,8 +43,8 @@ export function loadPlanoutScript(options: InterpretedExperimentOptions, experim
  * Subclass it and implement {@link loadScript}, or build a class with {@link define}.
  */
 export abstract class InterpretedExperiment<
-  TParams extends ExperimentParams = ExperimentParams,
-  TInputs extends ExperimentInputs = ExperimentInputs,
+  TParams extends object = ExperimentParams,
+  TInputs extends object = ExperimentInputs,
 > extends Experiment<TParams, TInputs> {
   private evaluatedScript: PlanoutScript | undefined;
 
@@ -74,22 +74,32 @@ export abstract class InterpretedExperiment<
   }
 
   /** A class for the script in `options`, ready for `new`, namespaces and Nest. */
-  static define<P extends ExperimentParams = ExperimentParams, I extends ExperimentInputs = ExperimentInputs>(
+  static define<P extends object = ExperimentParams, I extends object = ExperimentInputs>(
     options: InterpretedExperimentOptions,
-  ): new (inputs?: I) => InterpretedExperiment<P, I> {
+  ): new (inputs?: I) => ScriptExperiment<P, I> {
     const script = loadPlanoutScript(options);
     const { name, salt, operators } = options;
-    return class DefinedInterpretedExperiment extends InterpretedExperiment<P, I> {
+    return class DefinedInterpretedExperiment extends ScriptExperiment<P, I> {
       protected override setup(): void {
         if (name !== undefined) this.name = name;
         if (salt !== undefined) this.salt = salt;
       }
-      protected loadScript(): PlanoutScript {
+      protected override loadScript(): PlanoutScript {
         return script;
       }
       protected override operators(): OperatorRegistry | undefined {
         return operators;
       }
     };
+  }
+}
+
+/** The concrete base of the classes {@link InterpretedExperiment.define} builds. */
+export class ScriptExperiment<
+  TParams extends object = ExperimentParams,
+  TInputs extends object = ExperimentInputs,
+> extends InterpretedExperiment<TParams, TInputs> {
+  protected loadScript(): PlanoutScript {
+    throw new PlanoutError('no script: build the class with InterpretedExperiment.define()', { experiment: this.name });
   }
 }

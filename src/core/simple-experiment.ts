@@ -13,8 +13,8 @@ const streams = new Map<string, WriteStream>();
  * {@link SimpleExperiment.closeLogs} before the process exits.
  */
 export abstract class SimpleExperiment<
-  TParams extends ExperimentParams = ExperimentParams,
-  TInputs extends ExperimentInputs = ExperimentInputs,
+  TParams extends object = ExperimentParams,
+  TInputs extends object = ExperimentInputs,
 > extends Experiment<TParams, TInputs> {
   /** Directory of the log files; the working directory by default. */
   protected logDirectory(): string {
