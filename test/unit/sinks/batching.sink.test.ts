@@ -1,0 +1,267 @@
+import { describe, expect, it } from '@jest/globals';
+import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
+import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
+import { BatchingSink, BatchLogSink, type BatchingSinkOptions, type DropReason } from '../../../src/nest/sinks/batching.sink.js';
+import { SinkClosedError, SinkOverflowError, SinkTimeoutError } from '../../../src/nest/sinks/errors.js';
+import { CapturingLogger, record } from './fixtures.js';
+
+/** A destination whose failures, hangs and pauses the test controls. */
+class FakeBatchSink extends BatchLogSink {
+  readonly batches: number[][] = [];
+  calls = 0;
+  failures = 0;
+  hangs = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  closed = false;
+  private gate: Promise<void> | undefined;
+  private openGate: (() => void) | undefined;
+
+  pause(): void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+  }
+  resume(): void {
+    this.openGate?.();
+    this.gate = undefined;
+  }
+  get delivered(): number[] {
+    return this.batches.flat();
+  }
+
+  async writeBatch(records: PlanoutLogRecord[]): Promise<void> {
+    this.calls++;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.gate !== undefined) await this.gate;
+      if (this.hangs > 0) {
+        this.hangs--;
+        await new Promise(() => undefined);
+      }
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('destination down');
+      }
+      this.batches.push(records.map((r) => r.time - 1_700_000_000));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+function setup(options: BatchingSinkOptions = {}) {
+  const inner = new FakeBatchSink();
+  const metrics = new PlanoutMetrics();
+  const logger = new CapturingLogger();
+  const drops: { times: number[]; reason: DropReason }[] = [];
+  const sink = new BatchingSink(inner, {
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 5,
+    metrics,
+    logger,
+    onDrop: (records, reason) => drops.push({ times: records.map((r) => r.time - 1_700_000_000), reason }),
+    ...options,
+  });
+  return { inner, metrics, logger, drops, sink };
+}
+
+async function until(check: () => boolean, limit = 400): Promise<void> {
+  for (let i = 0; !check(); i++) {
+    if (i >= limit) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('BatchingSink', () => {
+  it('delivers full batches at once, one batch in flight at a time, in order', async () => {
+    const { inner, metrics, sink } = setup({ batchSize: 10, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 35; i++) sink.write(record(i));
+    await until(() => inner.batches.length === 3);
+    expect(inner.batches.map((b) => b.length)).toEqual([10, 10, 10]);
+    expect(sink.backlog).toBe(5);
+    await sink.flush();
+    expect(inner.delivered).toEqual(range(0, 35));
+    expect(inner.maxInFlight).toBe(1);
+    expect(metrics.snapshot()).toMatchObject({ logged: 35, failed: 0, retried: 0, dropped: 0 });
+    await sink.close();
+  });
+
+  it('delivers a partial batch after flushIntervalMs without flush()', async () => {
+    const { inner, sink } = setup({ batchSize: 100, flushIntervalMs: 20 });
+    sink.write(record(1));
+    sink.write(record(2));
+    await until(() => inner.delivered.length === 2);
+    expect(inner.batches).toEqual([[1, 2]]);
+    await sink.close();
+  });
+
+  it('write is synchronous and returns while the destination hangs', async () => {
+    const { inner, sink } = setup({ batchSize: 1, writeTimeoutMs: 60_000, shutdownTimeoutMs: 20 });
+    inner.pause();
+    const result: unknown = sink.write(record(1));
+    expect(result).toBeUndefined();
+    sink.write(record(2));
+    expect(sink.backlog).toBe(2);
+    inner.resume();
+    await sink.close();
+    expect(inner.delivered).toEqual([1, 2]);
+  });
+
+  it('drop-newest: a full queue rejects the new record with a counted SinkOverflowError and one warning', async () => {
+    const { inner, metrics, logger, drops, sink } = setup({ batchSize: 2, maxQueueSize: 4, flushIntervalMs: 60_000 });
+    inner.pause();
+    for (let i = 0; i < 6; i++) sink.write(record(i)); // 2 in flight, 4 queued
+    const errors: unknown[] = [];
+    for (let i = 6; i < 16; i++) {
+      try {
+        sink.write(record(i));
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    expect(errors).toHaveLength(10);
+    expect(errors.every((e) => e instanceof SinkOverflowError && e.counted)).toBe(true);
+    expect(metrics.snapshot().dropped).toBe(10);
+    expect(drops.flatMap((d) => d.times)).toEqual(range(6, 16));
+    expect(drops.every((d) => d.reason === 'overflow')).toBe(true);
+    expect(logger.warnings.filter((w) => w.includes('queue full'))).toHaveLength(1);
+    inner.resume();
+    await sink.close();
+    expect(inner.delivered).toEqual(range(0, 6));
+  });
+
+  it('drop-oldest: a full queue accepts the new record and drops the oldest queued one', async () => {
+    const { inner, metrics, drops, sink } = setup({ batchSize: 2, maxQueueSize: 4, dropPolicy: 'drop-oldest', flushIntervalMs: 60_000 });
+    inner.pause();
+    for (let i = 0; i < 10; i++) sink.write(record(i));
+    expect(metrics.snapshot().dropped).toBe(4);
+    expect(drops.flatMap((d) => d.times)).toEqual([2, 3, 4, 5]);
+    inner.resume();
+    await sink.close();
+    expect(inner.delivered).toEqual([0, 1, 6, 7, 8, 9]);
+  });
+
+  it('retries a failed batch with backoff and delivers it once', async () => {
+    const { inner, metrics, logger, sink } = setup({ batchSize: 3, maxRetries: 3 });
+    inner.failures = 2;
+    for (let i = 0; i < 3; i++) sink.write(record(i));
+    await sink.flush();
+    expect(inner.batches).toEqual([[0, 1, 2]]);
+    expect(inner.calls).toBe(3);
+    expect(metrics.snapshot()).toMatchObject({ logged: 3, failed: 2, retried: 2, dropped: 0 });
+    expect(metrics.lastError?.message).toBe('destination down');
+    expect(sink.lastError).toBeUndefined();
+    expect(logger.warnings.some((w) => w.includes('attempt 1 of 4'))).toBe(true);
+    await sink.close();
+  });
+
+  it('drops a batch after maxRetries re-attempts, with counters and an error log, then carries on', async () => {
+    const { inner, metrics, logger, drops, sink } = setup({ batchSize: 2, maxRetries: 2 });
+    inner.failures = 3;
+    for (let i = 0; i < 4; i++) sink.write(record(i));
+    await sink.flush();
+    expect(drops).toEqual([{ times: [0, 1], reason: 'retries-exhausted' }]);
+    expect(inner.batches).toEqual([[2, 3]]);
+    expect(metrics.snapshot()).toMatchObject({ logged: 2, failed: 3, retried: 2, dropped: 2 });
+    expect(logger.errors.some((e) => e.includes('dropped 2 records') && e.includes('destination down'))).toBe(true);
+    await sink.close();
+  });
+
+  it('bounds a hanging writeBatch by writeTimeoutMs and counts it as a failure', async () => {
+    const { inner, metrics, sink } = setup({ batchSize: 1, writeTimeoutMs: 30, maxRetries: 2 });
+    inner.hangs = 1;
+    sink.write(record(7));
+    await sink.flush();
+    expect(inner.batches).toEqual([[7]]);
+    expect(metrics.snapshot()).toMatchObject({ failed: 1, retried: 1, logged: 1 });
+    expect(metrics.lastError?.message).toMatch(/timed out after 30ms/);
+    await sink.close();
+  });
+
+  it('flush() rejects with SinkTimeoutError past shutdownTimeoutMs and keeps the records queued', async () => {
+    const { inner, sink } = setup({ batchSize: 10, writeTimeoutMs: 60_000, shutdownTimeoutMs: 30 });
+    inner.pause();
+    sink.write(record(1));
+    await expect(sink.flush()).rejects.toBeInstanceOf(SinkTimeoutError);
+    expect(sink.backlog).toBe(1);
+    inner.resume();
+    await sink.flush();
+    expect(inner.delivered).toEqual([1]);
+    await sink.close();
+  });
+
+  it('close() delivers everything pending, closes the inner sink, then rejects writes', async () => {
+    const { inner, metrics, sink } = setup({ batchSize: 7, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 50; i++) sink.write(record(i));
+    await sink.close();
+    expect(inner.delivered).toEqual(range(0, 50));
+    expect(inner.closed).toBe(true);
+    expect(metrics.snapshot().logged).toBe(50);
+    expect(() => sink.write(record(99))).toThrow(SinkClosedError);
+    await expect(sink.close()).resolves.toBeUndefined();
+  });
+
+  it('close() with the destination down drops the rest (counted, reported) within shutdownTimeoutMs and never rejects', async () => {
+    const { inner, metrics, logger, drops, sink } = setup({
+      batchSize: 2,
+      maxRetries: 1000,
+      retryBaseDelayMs: 5,
+      retryMaxDelayMs: 5,
+      shutdownTimeoutMs: 50,
+    });
+    inner.failures = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) sink.write(record(i));
+    await expect(sink.close()).resolves.toBeUndefined();
+    await until(() => sink.backlog === 0);
+    expect(metrics.snapshot().dropped).toBe(5);
+    expect(metrics.snapshot().logged).toBe(0);
+    expect(drops.flatMap((d) => d.times).sort((a, b) => a - b)).toEqual(range(0, 5));
+    expect(drops.every((d) => d.reason === 'shutdown')).toBe(true);
+    expect(logger.errors.some((e) => e.includes('not delivered before shutdown'))).toBe(true);
+    expect(inner.closed).toBe(true);
+  });
+
+  it('an onDrop callback that throws is logged, not propagated', async () => {
+    const inner = new FakeBatchSink();
+    const logger = new CapturingLogger();
+    const sink = new BatchingSink(inner, {
+      maxQueueSize: 1,
+      batchSize: 5,
+      flushIntervalMs: 60_000,
+      logger,
+      onDrop: () => {
+        throw new Error('callback bug');
+      },
+    });
+    sink.write(record(1));
+    expect(() => sink.write(record(2))).toThrow(SinkOverflowError);
+    expect(logger.errors.some((e) => e.includes('callback bug'))).toBe(true);
+    await sink.close();
+  });
+
+  it('without metrics the overflow error says it was not counted', async () => {
+    const sink = new BatchingSink(new FakeBatchSink(), { maxQueueSize: 1, batchSize: 5, logger: new CapturingLogger() });
+    sink.write(record(1));
+    let error: unknown;
+    try {
+      sink.write(record(2));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SinkOverflowError);
+    expect((error as SinkOverflowError).counted).toBe(false);
+    await sink.close();
+  });
+
+  it('validates options', () => {
+    expect(() => new BatchingSink(new FakeBatchSink(), { batchSize: 0 })).toThrow(/batchSize/);
+    expect(() => new BatchingSink(new FakeBatchSink(), { maxRetries: -1 })).toThrow(/maxRetries/);
+    expect(() => new BatchingSink(new FakeBatchSink(), { dropPolicy: 'random' as 'drop-oldest' })).toThrow(/dropPolicy/);
+  });
+});
