@@ -1,0 +1,186 @@
+// One Nest app for the HTTP benchmark, run in its own process by bench/suites/http.ts.
+// argv[2] is a JSON ServerConfig. Binds 127.0.0.1 on an ephemeral port and reports it over IPC.
+import 'reflect-metadata';
+import { Controller, Get, Injectable, Module, Query, type CallHandler, type DynamicModule, type NestInterceptor, type ExecutionContext } from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { BooleanFeatureFlag, NumberFeatureFlag, OpenFeatureModule } from '@openfeature/nestjs-sdk';
+import { InMemoryProvider } from '@openfeature/server-sdk';
+import { combineLatest, map, type Observable } from 'rxjs';
+import {
+  Assignment,
+  BernoulliTrial,
+  Experiment,
+  Param,
+  PlanoutModule,
+  UniformChoice,
+  WeightedChoice,
+  type PlanoutRequest,
+} from '../../src/index.js';
+
+export interface ServerConfig {
+  adapter: 'express' | 'fastify';
+  variant: 'bare' | 'noop' | 'planout' | 'openfeature';
+  /** Registered experiments (Exp1 plus fillers); planout variant only. */
+  experiments: number;
+  /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
+  logFile: string;
+}
+
+/** The part of OpenFeature's EvaluationDetails the route reads (its type lives in @openfeature/core). */
+type EvaluationDetails<T> = { value: T };
+
+const config = JSON.parse(process.argv[2]!) as ServerConfig;
+
+type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
+type UserInputs = { userid: string };
+
+@Experiment({ name: 'Exp1' })
+class Exp1 {
+  assign(params: Assignment<Exp1Params>, inputs: UserInputs): void {
+    params.set('group_size', new UniformChoice({ choices: [1, 10], unit: inputs.userid }));
+    params.set('specific_goal', new BernoulliTrial({ p: 0.8, unit: inputs.userid }));
+    params.set('ratings_goal', new WeightedChoice({ choices: [8, 16, 32, 64], weights: [0.4, 0.3, 0.2, 0.1], unit: inputs.userid }));
+  }
+}
+
+/** Registered but never read by the route: what registration alone costs. */
+function filler(i: number): Function {
+  class Filler {
+    assign(params: Assignment<{ x: number }>, inputs: UserInputs): void {
+      params.set('x', new UniformChoice({ choices: [1, 2, 3], unit: inputs.userid }));
+    }
+  }
+  Experiment({ name: `Filler${i}` })(Filler);
+  return Filler;
+}
+
+const userInputs = (req: PlanoutRequest): UserInputs => ({ userid: String((req.query as Record<string, unknown>).u) });
+
+@Controller()
+class BareController {
+  @Get('r')
+  r(@Query('u') u: string): Exp1Params & { u: string } {
+    return { u, group_size: 1, specific_goal: 1, ratings_goal: 8 };
+  }
+}
+
+@Controller()
+class PlanoutController {
+  @Get('r')
+  r(
+    @Query('u') u: string,
+    @Param(Exp1, 'group_size') group_size: number,
+    @Param(Exp1, 'specific_goal') specific_goal: number,
+    @Param(Exp1, 'ratings_goal') ratings_goal: number,
+  ): Exp1Params & { u: string } {
+    return { u, group_size, specific_goal, ratings_goal };
+  }
+}
+
+@Controller()
+class OpenFeatureController {
+  @Get('r')
+  r(
+    @Query('u') u: string,
+    @NumberFeatureFlag({ flagKey: 'group_size', defaultValue: 1 }) groupSize: Observable<EvaluationDetails<number>>,
+    @BooleanFeatureFlag({ flagKey: 'specific_goal', defaultValue: false }) specificGoal: Observable<EvaluationDetails<boolean>>,
+    @NumberFeatureFlag({ flagKey: 'ratings_goal', defaultValue: 8 }) ratingsGoal: Observable<EvaluationDetails<number>>,
+  ): Observable<Exp1Params & { u: string }> {
+    return combineLatest([groupSize, specificGoal, ratingsGoal]).pipe(
+      map(([g, s, r]) => ({ u, group_size: g.value, specific_goal: s.value ? 1 : 0, ratings_goal: r.value })),
+    );
+  }
+}
+
+@Injectable()
+class NoopInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle();
+  }
+}
+
+/** Cheap per-unit targeting, so OpenFeature does some work per request, as PlanOut does. */
+const lastDigit = (ctx: { targetingKey?: string }): number => (ctx.targetingKey ?? '0').charCodeAt((ctx.targetingKey ?? '0').length - 1) - 48;
+
+function appModule(): DynamicModule {
+  switch (config.variant) {
+    case 'bare':
+      return { module: class BareApp {}, controllers: [BareController] };
+    case 'noop':
+      return {
+        module: class NoopApp {},
+        controllers: [BareController],
+        providers: [{ provide: APP_INTERCEPTOR, useClass: NoopInterceptor }],
+      };
+    case 'planout':
+      return {
+        module: class PlanoutApp {},
+        imports: [
+          PlanoutModule.forRoot({
+            experiments: [Exp1, ...Array.from({ length: config.experiments - 1 }, (_, i) => filler(i) as typeof Exp1)],
+            inputs: userInputs,
+            logFile: config.logFile,
+          }),
+        ],
+        controllers: [PlanoutController],
+      };
+    case 'openfeature':
+      return {
+        module: class OpenFeatureApp {},
+        imports: [
+          OpenFeatureModule.forRoot({
+            defaultProvider: new InMemoryProvider({
+              group_size: {
+                variants: { small: 1, large: 10 },
+                defaultVariant: 'small',
+                disabled: false,
+                contextEvaluator: (ctx) => (lastDigit(ctx) % 2 ? 'large' : 'small'),
+              },
+              specific_goal: {
+                variants: { on: true, off: false },
+                defaultVariant: 'on',
+                disabled: false,
+                contextEvaluator: (ctx) => (lastDigit(ctx) < 8 ? 'on' : 'off'),
+              },
+              ratings_goal: {
+                variants: { a: 8, b: 16, c: 32, d: 64 },
+                defaultVariant: 'a',
+                disabled: false,
+                contextEvaluator: (ctx) => (['a', 'a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'd'] as const)[lastDigit(ctx)] ?? 'a',
+              },
+            }),
+            contextFactory: (ctx) => ({ targetingKey: String((ctx.switchToHttp().getRequest<PlanoutRequest>().query as Record<string, unknown>).u) }),
+          }),
+        ],
+        controllers: [OpenFeatureController],
+      };
+  }
+}
+
+@Module({})
+class Root {}
+
+async function main(): Promise<void> {
+  const dynamic = appModule();
+  const rootModule: DynamicModule = { module: Root, imports: [dynamic] };
+  const app =
+    config.adapter === 'fastify'
+      ? await NestFactory.create(rootModule, new FastifyAdapter(), { logger: ['error', 'warn'] })
+      : await NestFactory.create(rootModule, { logger: ['error', 'warn'] });
+  app.enableShutdownHooks();
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  process.send?.({ ready: true, port: address.port });
+  process.on('message', (message: { stop?: boolean }) => {
+    if (message.stop) {
+      const rss = process.resourceUsage().maxRSS;
+      void app.close().then(() => process.send?.({ stopped: true, maxRssKb: rss }, () => process.exit(0)));
+    }
+  });
+}
+
+void main().catch((error: unknown) => {
+  process.stderr.write(`bench server failed: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(1);
+});
