@@ -1,0 +1,164 @@
+// `npm run bench [-- --quick] [-- --json] [-- --only=assign,http]`: runs every suite, each in
+// its own child process, then prints a table (or, with --json, one JSON object; see bench/README.md).
+import { fork } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { round } from './lib/stats.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const json = args.includes('--json');
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const SUITES = ['assign', 'interpreter', 'namespace', 'log', 'http'] as const;
+
+function runSuite(name: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    process.stderr.write(`▶ ${name}${quick ? ' (quick)' : ''}\n`);
+    const child = fork(join(here, 'suites', `${name}.js`), quick ? ['--quick'] : [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    let result: unknown;
+    child.on('message', (m: { result?: unknown }) => (result = m.result));
+    child.on('exit', (code) => {
+      process.stderr.write(`  ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      if (code === 0 && result !== undefined) resolve(result);
+      else reject(new Error(`suite ${name} exited with code ${code}`));
+    });
+  });
+}
+
+interface Target {
+  value: number | null;
+  target: string;
+  met: boolean | null;
+}
+
+function check(value: number | undefined | null, op: '>=' | '<=' | '<', bound: number): Target {
+  if (value === undefined || value === null || !Number.isFinite(value)) return { value: null, target: `${op} ${bound}`, met: null };
+  const met = op === '>=' ? value >= bound : op === '<=' ? value <= bound : value < bound;
+  return { value: round(value, 3), target: `${op} ${bound}`, met };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const load = loadavg();
+  const results: Record<string, any> = {};
+  const failures: Record<string, string> = {};
+  for (const s of SUITES) {
+    if (only && !only.includes(s)) continue;
+    try {
+      results[s] = await runSuite(s);
+    } catch (error) {
+      failures[s] = (error as Error).message;
+    }
+  }
+  const a = results.assign?.ns_per_unit;
+  const it = results.interpreter?.ns_per_unit;
+  const http = results.http?.routes;
+  const rps = (k: string): number | undefined => http?.[k]?.rps;
+  const div = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? undefined : x / y);
+
+  const ratios: Record<string, number | null> = {
+    assign_vs_planoutjs_compat: div(a?.planoutjs_compat, a?.ours) ?? null,
+    assign_vs_planoutjs_default: div(a?.planoutjs_default, a?.ours) ?? null,
+    assign_vs_sha1_floor: div(a?.ours, a?.sha1_floor) ?? null,
+    interpreter_vs_native: div(it?.interpreted_experiment, it?.native_experiment) ?? null,
+    interpreter_raw_vs_assignment_raw: div(it?.interpreter, it?.native_assignment) ?? null,
+    planoutjs_default_interpreter_vs_ours: div(it?.planoutjs_default_interpreter, it?.interpreter) ?? null,
+    planoutjs_compat_interpreter_vs_ours: div(it?.planoutjs_compat_interpreter, it?.interpreter) ?? null,
+    namespace_max_over_min: results.namespace?.max_over_min ?? null,
+    http_express_vs_noop: div(rps('express.planout'), rps('express.noop')) ?? null,
+    http_fastify_vs_noop: div(rps('fastify.planout'), rps('fastify.noop')) ?? null,
+    http_express_vs_openfeature: div(rps('express.planout'), rps('express.openfeature')) ?? null,
+    http_fastify_vs_openfeature: div(rps('fastify.planout'), rps('fastify.openfeature')) ?? null,
+    http_express_100_vs_1_experiments: div(rps('express.planout_100'), rps('express.planout')) ?? null,
+    http_fastify_100_vs_1_experiments: div(rps('fastify.planout_100'), rps('fastify.planout')) ?? null,
+  };
+  for (const k of Object.keys(ratios)) if (ratios[k] !== null) ratios[k] = round(ratios[k]!, 3);
+  const g = results.assign?.growth_ns_per_unit_by_params;
+  const figures: Record<string, number | null> = {
+    assign_ns_per_unit: a?.ours ?? null,
+    sha1_floor_ns_per_unit: a?.sha1_floor ?? null,
+    jsonl_records_per_s: results.log?.sustained.records_per_s ?? null,
+    event_loop_max_stall_ms: results.log?.sustained.event_loop_max_stall_ms ?? null,
+    burst_peak_rss_mb: results.log?.burst.peak_rss_mb ?? null,
+    namespace_ns_per_unit_10000x20: results.namespace?.ns_per_unit_by_segments_x_experiments?.['10000x20'] ?? null,
+    // Marginal cost of a param, from the 3 → 30 params slope.
+    assign_ns_per_extra_param: g ? round((g['30'] - g['3']) / 27, 1) : null,
+    compat_agreement: results.assign?.sanity.compat_agreement ?? null,
+  };
+  const targets: Record<string, Target> = {
+    'ratios.assign_vs_planoutjs_compat': check(ratios.assign_vs_planoutjs_compat, '>=', 20),
+    'ratios.assign_vs_planoutjs_default': check(ratios.assign_vs_planoutjs_default, '>=', 10),
+    'ratios.assign_vs_sha1_floor': check(ratios.assign_vs_sha1_floor, '<=', 2),
+    'ratios.interpreter_vs_native': check(ratios.interpreter_vs_native, '<=', 2),
+    'ratios.http_express_vs_noop': check(ratios.http_express_vs_noop, '>=', 0.9),
+    'ratios.http_fastify_vs_noop': check(ratios.http_fastify_vs_noop, '>=', 0.9),
+    'ratios.http_express_vs_openfeature': check(ratios.http_express_vs_openfeature, '>=', 1),
+    'ratios.http_fastify_vs_openfeature': check(ratios.http_fastify_vs_openfeature, '>=', 1),
+    'figures.jsonl_records_per_s': check(figures.jsonl_records_per_s, '>=', 300_000),
+    'figures.event_loop_max_stall_ms': check(figures.event_loop_max_stall_ms, '<', 10),
+  };
+  const report = {
+    schema: 1,
+    command: `npm run bench${args.length ? ' -- ' + args.join(' ') : ''}`,
+    quick,
+    started_at: new Date(started).toISOString(),
+    duration_s: round((Date.now() - started) / 1000, 1),
+    machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, mem_gb: round(totalmem() / 2 ** 30, 1), loadavg_at_start: load.map((x) => round(x, 2)) },
+    ratios,
+    figures,
+    targets,
+    results,
+    failures,
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(report) + '\n');
+  } else {
+    printTables(report);
+  }
+  process.exitCode = Object.keys(failures).length ? 1 : 0;
+}
+
+function table(title: string, rows: Array<Array<string | number | null | undefined>>, head: string[]): void {
+  const cells = [head, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '—' : typeof c === 'number' ? c.toLocaleString('en-US') : c)))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
+  console.log(`\n${title}`);
+  cells.forEach((r, n) => {
+    console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join('  '));
+    if (n === 0) console.log(widths.map((w) => '─'.repeat(w)).join('  '));
+  });
+}
+
+function printTables(report: any): void {
+  const { results: r } = report;
+  console.log(`nestjs-planout benchmarks — ${report.command} — node ${report.machine.node}, ${report.machine.cpus} CPUs, load ${report.machine.loadavg_at_start.join(' ')}, ${report.duration_s} s`);
+  if (r.assign) {
+    table('Assignment, Exp1 (3 params), per unit', Object.entries(r.assign.ns_per_unit).map(([k, v]) => [k, v as number, round((v as number) / r.assign.ns_per_unit.ours, 2)]), ['implementation', 'ns/unit', '× ours']);
+    table('Assignment cost by number of params', Object.entries(r.assign.growth_ns_per_unit_by_params).map(([k, v]) => [k, v as number, r.assign.growth_ns_per_param[k]]), ['params', 'ns/unit', 'ns/param']);
+    const s = r.assign.sanity;
+    console.log(`PlanOut.js output valid: default ${s.default_valid}, compat ${s.compat_valid}; compat build = ours on ${s.compat_agreement * 100}% of ${s.sample} units (default build: ${s.default_agreement * 100}%)`);
+  }
+  if (r.interpreter) table('Interpreter, Exp1 as a script, per unit', Object.entries(r.interpreter.ns_per_unit).map(([k, v]) => [k, v as number]), ['implementation', 'ns/unit']);
+  if (r.namespace) table('SimpleNamespace routing (segments x experiments), per unit', Object.entries(r.namespace.ns_per_unit_by_segments_x_experiments).map(([k, v]) => [k, v as number, r.namespace.layout_setup_ms[k]]), ['layout', 'ns/unit', 'setup ms']);
+  if (r.log) {
+    table('JSON-lines sink', [
+      ['sustained records/s', r.log.sustained.records_per_s],
+      ['max event-loop stall (ms)', r.log.sustained.event_loop_max_stall_ms],
+      ['1M burst: peak RSS (MB)', r.log.burst.peak_rss_mb],
+      ['1M burst: baseline RSS (MB)', r.log.burst.baseline_rss_mb],
+      ['1M burst: accepted / rejected', `${r.log.burst.accepted} / ${r.log.burst.rejected}`],
+    ], ['figure', 'value']);
+  }
+  if (r.http) {
+    table(`HTTP (autocannon, ${r.http.connections} connections, ${r.http.measure_s} s × ${r.http.repetitions}, median)`, Object.entries(r.http.routes).map(([k, v]: [string, any]) => [k, v.rps, v.p99_ms, v.exposure_share ?? null, v.errors + v.non2xx]), ['route', 'req/s', 'p99 ms', 'exposure share', 'errors']);
+    if (r.http.skipped) console.log(r.http.skipped);
+  }
+  table('Targets', Object.entries(report.targets).map(([k, t]: [string, any]) => [k, t.value, t.target, t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED']), ['key', 'value', 'target', '']);
+  const extra = Object.entries(report.ratios).filter(([k]) => !(`ratios.${k}` in report.targets));
+  table('Other ratios', extra.map(([k, v]) => [k, v as number]), ['key', 'value']);
+  if (Object.keys(report.failures).length) console.log('\nFAILED SUITES:', report.failures);
+}
+
+void main();
