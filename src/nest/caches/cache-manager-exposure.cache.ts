@@ -1,0 +1,132 @@
+import { Logger } from '@nestjs/common';
+import type { Cache } from 'cache-manager';
+import { ExposureCache } from '../exposure-cache.interface.js';
+import type { PlanoutMetrics } from '../planout-metrics.js';
+import {
+  checkNumber,
+  errorMessage,
+  RateLimitedLogger,
+  withTimeout,
+  type PlanoutBackendLogger,
+} from '../sinks/backend-utils.js';
+
+export interface CacheManagerExposureCacheOptions {
+  /** A cache-manager 7 cache (`createCache()`), over any Keyv store. */
+  cache: Cache;
+  /** Default lifetime of a mark. Default 24 h. */
+  ttlMs?: number;
+  /** Prepended to every key, so exposure marks do not collide with other cached data. Default `planout:exposure:`. */
+  keyPrefix?: string;
+  /**
+   * Time budget of one `has`/`mark`. A slower (or down) store makes `has` resolve
+   * `false` — the exposure is logged again (a duplicate, never a loss) — and counts
+   * `cacheErrors`. Default 250 ms.
+   */
+  operationTimeoutMs?: number;
+  /** Call `cache.disconnect()` on {@link CacheManagerExposureCache.close}. Default false: the cache is yours. */
+  disconnectOnClose?: boolean;
+  metrics?: PlanoutMetrics;
+  logger?: PlanoutBackendLogger;
+}
+
+interface Pending {
+  errored: boolean;
+}
+
+/**
+ * An {@link ExposureCache} over cache-manager, so marks can live in a store shared by
+ * all processes (Redis, Valkey, Memcached, …). Store failures never surface: they
+ * resolve as "not seen" and are counted and logged (rate-limited).
+ */
+export class CacheManagerExposureCache extends ExposureCache {
+  readonly keyPrefix: string;
+  readonly ttlMs: number;
+  readonly operationTimeoutMs: number;
+  protected readonly cache: Cache;
+  private readonly disconnectOnClose: boolean;
+  private readonly metrics: PlanoutMetrics | undefined;
+  private readonly limited: RateLimitedLogger;
+  /**
+   * cache-manager swallows store errors on `get` (it returns `undefined` and emits a
+   * `get` event carrying the error); this map lets that event mark our pending call.
+   */
+  private readonly pending = new Map<string, Set<Pending>>();
+  private readonly onGetEvent = (data: { key: string; error?: unknown }): void => {
+    if (data.error === undefined) return;
+    const calls = this.pending.get(data.key);
+    if (calls === undefined) return;
+    for (const call of calls) call.errored = true;
+    this.failed('get', data.error);
+  };
+  private lastErrorValue: { message: string; at: Date } | undefined;
+  private closed = false;
+
+  constructor(options: CacheManagerExposureCacheOptions) {
+    super();
+    const owner = 'CacheManagerExposureCache';
+    if (options?.cache === undefined) throw new TypeError(`${owner}: option "cache" is required`);
+    this.cache = options.cache;
+    this.keyPrefix = options.keyPrefix ?? 'planout:exposure:';
+    this.ttlMs = checkNumber(owner, 'ttlMs', options.ttlMs, 24 * 60 * 60 * 1000, 1);
+    this.operationTimeoutMs = checkNumber(owner, 'operationTimeoutMs', options.operationTimeoutMs, 250, 1);
+    this.disconnectOnClose = options.disconnectOnClose ?? false;
+    this.metrics = options.metrics;
+    this.limited = new RateLimitedLogger(options.logger ?? new Logger('Planout'));
+    this.cache.on('get', this.onGetEvent);
+  }
+
+  /** The last store failure or timeout (kept after recovery; compare its time). */
+  get lastError(): { message: string; at: Date } | undefined {
+    return this.lastErrorValue;
+  }
+
+  async has(key: string): Promise<boolean> {
+    const fullKey = this.keyPrefix + key;
+    const call: Pending = { errored: false };
+    let calls = this.pending.get(fullKey);
+    if (calls === undefined) this.pending.set(fullKey, (calls = new Set()));
+    calls.add(call);
+    try {
+      const value = await withTimeout(this.cache.get<unknown>(fullKey), this.operationTimeoutMs, 'exposure cache get');
+      // An errored get also returns undefined, i.e. "not seen": the exposure is logged.
+      return !call.errored && value !== undefined && value !== null;
+    } catch (error) {
+      if (!call.errored) this.failed('get', error);
+      return false;
+    } finally {
+      calls.delete(call);
+      if (calls.size === 0) this.pending.delete(fullKey);
+    }
+  }
+
+  async mark(key: string, ttlMs?: number): Promise<void> {
+    try {
+      await withTimeout(this.cache.set(this.keyPrefix + key, 1, ttlMs ?? this.ttlMs), this.operationTimeoutMs, 'exposure cache set');
+    } catch (error) {
+      this.failed('set', error);
+    }
+  }
+
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.off('get', this.onGetEvent);
+    if (this.disconnectOnClose) {
+      try {
+        await withTimeout(this.cache.disconnect(), 5000, 'exposure cache disconnect');
+      } catch (error) {
+        this.limited.warn('close', `CacheManagerExposureCache: disconnect failed: ${errorMessage(error)}`);
+      }
+    }
+  }
+
+  private failed(op: 'get' | 'set', error: unknown): void {
+    this.lastErrorValue = { message: errorMessage(error), at: new Date() };
+    this.metrics?.increment('cacheErrors');
+    this.metrics?.recordError(error);
+    this.limited.warn(
+      op,
+      `CacheManagerExposureCache: ${op} failed, ${op === 'get' ? 'treating the exposure as not yet logged' : 'the exposure may be logged again'}: ${errorMessage(error)}`,
+    );
+  }
+}

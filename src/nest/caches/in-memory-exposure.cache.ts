@@ -1,0 +1,58 @@
+import { ExposureCache } from '../exposure-cache.interface.js';
+import { checkNumber } from '../sinks/backend-utils.js';
+
+export interface InMemoryExposureCacheOptions {
+  /** Entries kept at most; the least recently used goes first. Default 100 000. */
+  maxEntries?: number;
+  /** Default lifetime of a mark. Default 24 h. */
+  ttlMs?: number;
+}
+
+/**
+ * The default exposure cache: a bounded LRU in this process. A `Map` keeps insertion
+ * order, so re-inserting on use makes the first key the least recently used and every
+ * operation O(1). Expiry is checked on read; there are no per-entry timers.
+ */
+export class InMemoryExposureCache extends ExposureCache {
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  /** key → expiry time (epoch ms). */
+  private readonly entries = new Map<string, number>();
+
+  constructor(options: InMemoryExposureCacheOptions = {}) {
+    super();
+    this.maxEntries = checkNumber('InMemoryExposureCache', 'maxEntries', options.maxEntries, 100_000, 1);
+    this.ttlMs = checkNumber('InMemoryExposureCache', 'ttlMs', options.ttlMs, 24 * 60 * 60 * 1000, 1);
+  }
+
+  /** Entries held, including expired ones not yet read or evicted. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(key: string): boolean {
+    const expires = this.entries.get(key);
+    if (expires === undefined) return false;
+    this.entries.delete(key);
+    if (expires <= Date.now()) return false;
+    this.entries.set(key, expires);
+    return true;
+  }
+
+  mark(key: string, ttlMs?: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, Date.now() + (ttlMs ?? this.ttlMs));
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  override async close(): Promise<void> {
+    this.entries.clear();
+  }
+}
