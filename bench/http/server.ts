@@ -11,6 +11,7 @@ import {
   Assignment,
   BernoulliTrial,
   Experiment,
+  ManualExposure,
   Param,
   PlanoutModule,
   UniformChoice,
@@ -20,7 +21,7 @@ import {
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
-  variant: 'bare' | 'noop' | 'planout' | 'openfeature';
+  variant: 'bare' | 'noop' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual';
   /** Registered experiments (Exp1 plus fillers); planout variant only. */
   experiments: number;
   /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
@@ -78,6 +79,21 @@ class PlanoutController {
   }
 }
 
+/** Diagnostic: the same params with exposure logging off (isolates the exposure pipeline). */
+@Controller()
+class ManualExposureController {
+  @Get('r')
+  @ManualExposure()
+  r(
+    @Query('u') u: string,
+    @Param(Exp1, 'group_size') group_size: number,
+    @Param(Exp1, 'specific_goal') specific_goal: number,
+    @Param(Exp1, 'ratings_goal') ratings_goal: number,
+  ): Exp1Params & { u: string } {
+    return { u, group_size, specific_goal, ratings_goal };
+  }
+}
+
 @Controller()
 class OpenFeatureController {
   @Get('r')
@@ -114,6 +130,8 @@ function appModule(): DynamicModule {
         providers: [{ provide: APP_INTERCEPTOR, useClass: NoopInterceptor }],
       };
     case 'planout':
+    case 'planout_noread':
+    case 'planout_manual':
       return {
         module: class PlanoutApp {},
         imports: [
@@ -123,7 +141,8 @@ function appModule(): DynamicModule {
             logFile: config.logFile,
           }),
         ],
-        controllers: [PlanoutController],
+        // planout_noread (diagnostic): the module and its interceptor, a route that reads nothing.
+        controllers: [config.variant === 'planout' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
     case 'openfeature':
       return {

@@ -24,7 +24,7 @@ runSuite('assign', ({ quick }) => {
   const compatBuild = planoutJsExp1(loadPlanoutJs('compat'));
 
   const sanity = checkOutputs(units.slice(0, 20_000), defaultBuild, compatBuild);
-  progress(`sanity: ${JSON.stringify(sanity)}`);
+  progress(`PlanOut.js valid: default ${sanity.default_valid}, compat ${sanity.compat_valid}; compat = ours on ${sanity.compat_agreement * 100}% of ${sanity.sample} units`);
 
   // The floor: only the SHA-1 digests Exp1 needs, over prebuilt (flat) input strings.
   const hashInputs = units.map((u) => exp1HashInputs(u).map((s) => s.split('').join('')));

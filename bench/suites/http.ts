@@ -90,7 +90,7 @@ async function runOnce(config: ServerConfig, warmupS: number, measureS: number, 
     const r = await cannon(port, measureS, connections);
     const rssKb = await stopServer(child);
     let exposures: number | undefined;
-    if (config.variant === 'planout' && existsSync(config.logFile)) {
+    if (config.variant.startsWith('planout') && existsSync(config.logFile)) {
       const text = readFileSync(config.logFile, 'utf8');
       exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
       rmSync(config.logFile);
@@ -122,8 +122,8 @@ async function openFeatureLoadable(): Promise<string | undefined> {
 }
 
 runSuite('http', async ({ quick }) => {
-  const warmupS = quick ? 1 : 3;
-  const measureS = quick ? 4 : 10;
+  const warmupS = quick ? 1 : 2;
+  const measureS = quick ? 4 : 8;
   const reps = quick ? 1 : 3;
   const connections = 32;
   const dir = mkdtempSync(join(tmpdir(), 'planout-bench-http-'));
@@ -139,6 +139,9 @@ runSuite('http', async ({ quick }) => {
     if (!skipOpenFeature) configs.push({ key: `${adapter}.openfeature`, config: { adapter, variant: 'openfeature', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.planout_10`, config: { adapter, variant: 'planout', experiments: 10, logFile } });
     configs.push({ key: `${adapter}.planout_100`, config: { adapter, variant: 'planout', experiments: 100, logFile } });
+    // Diagnostics: the module's interceptor alone, and the params without exposure logging.
+    configs.push({ key: `${adapter}.diag_module_no_read`, config: { adapter, variant: 'planout_noread', experiments: 1, logFile } });
+    configs.push({ key: `${adapter}.diag_params_manual_exposure`, config: { adapter, variant: 'planout_manual', experiments: 1, logFile } });
   }
   const runs: Record<string, RunResult[]> = {};
   try {

@@ -10,7 +10,7 @@ import { compare, range, round } from '../lib/stats.js';
 import { progress, runSuite } from '../lib/suite.js';
 
 runSuite('interpreter', ({ quick }) => {
-  const unitCount = 100_000;
+  const unitCount = quick ? 50_000 : 100_000;
   const rounds = quick ? 3 : 7;
   const units = range(unitCount, 1_000_000);
   const script = deepCopy(EXP1_SCRIPT as unknown as PlanoutValue) as PlanoutScript;
