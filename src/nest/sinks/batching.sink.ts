@@ -54,7 +54,7 @@ export interface BatchingSinkOptions {
   shutdownTimeoutMs?: number;
   /** Called with records that were dropped; errors it throws are logged and ignored. */
   onDrop?: (records: readonly PlanoutLogRecord[], reason: DropReason, error?: unknown) => void;
-  /** Counts `logged` (records delivered), `dropped` (records), `failed` and `retried` (batch attempts). */
+  /** Counts `logged` and `dropped` (records) and `retried` (batch re-attempts); records the last error. */
   metrics?: PlanoutMetrics;
   logger?: PlanoutBackendLogger;
   /** Name used in log messages. Default: the inner sink's class name. */
@@ -329,7 +329,7 @@ export class BatchingSink extends LogSink {
         return;
       } catch (error) {
         this.lastErrorValue = { message: errorMessage(error), at: new Date() };
-        this.metrics?.increment('failed');
+        // `failed` is the dispatcher's (records the sink rejected); attempts show as `retried`/`dropped`.
         this.metrics?.recordError(error);
         if (this.abandoned) {
           this.drop(batch, 'shutdown', error);

@@ -252,7 +252,6 @@ export class JsonLinesFileSink extends LogSink {
   private onWriteError(error: unknown): unknown {
     this.failures++;
     this.lastErrorValue = { message: errorMessage(error), at: new Date() };
-    this.metrics?.increment('failed');
     this.metrics?.recordError(error);
     this.limited.error('write', `${OWNER}: writing to ${this.path} failed (${this.pending} records kept for retry): ${errorMessage(error)}`);
     // A broken handle (e.g. EBADF) is reopened on the next attempt.
