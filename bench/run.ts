@@ -1,6 +1,7 @@
-// `npm run bench [-- --quick] [-- --json] [-- --only=assign,http]`: runs every suite, each in
+// `npm run bench [-- --quick] [-- --json] [-- --out=report.json] [-- --only=assign,http]`: runs every suite, each in
 // its own child process, then prints a table (or, with --json, one JSON object; see bench/README.md).
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
+const out = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const SUITES = ['assign', 'interpreter', 'namespace', 'log', 'http'] as const;
 
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
     results,
     failures,
   };
+  if (out) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   if (json) {
     process.stdout.write(JSON.stringify(report) + '\n');
   } else {

@@ -4,9 +4,7 @@ import 'reflect-metadata';
 import { Controller, Get, Injectable, Module, Query, type CallHandler, type DynamicModule, type NestInterceptor, type ExecutionContext } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { BooleanFeatureFlag, NumberFeatureFlag, OpenFeatureModule } from '@openfeature/nestjs-sdk';
-import { InMemoryProvider } from '@openfeature/server-sdk';
-import { combineLatest, map, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import {
   Assignment,
   BernoulliTrial,
@@ -28,12 +26,9 @@ export interface ServerConfig {
   logFile: string;
 }
 
-/** The part of OpenFeature's EvaluationDetails the route reads (its type lives in @openfeature/core). */
-type EvaluationDetails<T> = { value: T };
-
 const config = JSON.parse(process.argv[2]!) as ServerConfig;
 
-type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
+export type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
 type UserInputs = { userid: string };
 
 @Experiment({ name: 'Exp1' })
@@ -56,7 +51,7 @@ function filler(i: number): Function {
   return Filler;
 }
 
-const userInputs = (req: PlanoutRequest): UserInputs => ({ userid: String((req.query as Record<string, unknown>).u) });
+export const userInputs = (req: PlanoutRequest): UserInputs => ({ userid: String((req.query as Record<string, unknown>).u) });
 
 @Controller()
 class BareController {
@@ -94,21 +89,6 @@ class ManualExposureController {
   }
 }
 
-@Controller()
-class OpenFeatureController {
-  @Get('r')
-  r(
-    @Query('u') u: string,
-    @NumberFeatureFlag({ flagKey: 'group_size', defaultValue: 1 }) groupSize: Observable<EvaluationDetails<number>>,
-    @BooleanFeatureFlag({ flagKey: 'specific_goal', defaultValue: false }) specificGoal: Observable<EvaluationDetails<boolean>>,
-    @NumberFeatureFlag({ flagKey: 'ratings_goal', defaultValue: 8 }) ratingsGoal: Observable<EvaluationDetails<number>>,
-  ): Observable<Exp1Params & { u: string }> {
-    return combineLatest([groupSize, specificGoal, ratingsGoal]).pipe(
-      map(([g, s, r]) => ({ u, group_size: g.value, specific_goal: s.value ? 1 : 0, ratings_goal: r.value })),
-    );
-  }
-}
-
 @Injectable()
 class NoopInterceptor implements NestInterceptor {
   intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -116,10 +96,7 @@ class NoopInterceptor implements NestInterceptor {
   }
 }
 
-/** Cheap per-unit targeting, so OpenFeature does some work per request, as PlanOut does. */
-const lastDigit = (ctx: { targetingKey?: string }): number => (ctx.targetingKey ?? '0').charCodeAt((ctx.targetingKey ?? '0').length - 1) - 48;
-
-function appModule(): DynamicModule {
+async function appModule(): Promise<DynamicModule> {
   switch (config.variant) {
     case 'bare':
       return { module: class BareApp {}, controllers: [BareController] };
@@ -145,35 +122,8 @@ function appModule(): DynamicModule {
         controllers: [config.variant === 'planout' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
     case 'openfeature':
-      return {
-        module: class OpenFeatureApp {},
-        imports: [
-          OpenFeatureModule.forRoot({
-            defaultProvider: new InMemoryProvider({
-              group_size: {
-                variants: { small: 1, large: 10 },
-                defaultVariant: 'small',
-                disabled: false,
-                contextEvaluator: (ctx) => (lastDigit(ctx) % 2 ? 'large' : 'small'),
-              },
-              specific_goal: {
-                variants: { on: true, off: false },
-                defaultVariant: 'on',
-                disabled: false,
-                contextEvaluator: (ctx) => (lastDigit(ctx) < 8 ? 'on' : 'off'),
-              },
-              ratings_goal: {
-                variants: { a: 8, b: 16, c: 32, d: 64 },
-                defaultVariant: 'a',
-                disabled: false,
-                contextEvaluator: (ctx) => (['a', 'a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'd'] as const)[lastDigit(ctx)] ?? 'a',
-              },
-            }),
-            contextFactory: (ctx) => ({ targetingKey: String((ctx.switchToHttp().getRequest<PlanoutRequest>().query as Record<string, unknown>).u) }),
-          }),
-        ],
-        controllers: [OpenFeatureController],
-      };
+      // Imported only here: @openfeature/server-sdk needs its peer @openfeature/core.
+      return (await import('./openfeature-app.js')).openFeatureApp();
   }
 }
 
@@ -181,7 +131,7 @@ function appModule(): DynamicModule {
 class Root {}
 
 async function main(): Promise<void> {
-  const dynamic = appModule();
+  const dynamic = await appModule();
   const rootModule: DynamicModule = { module: Root, imports: [dynamic] };
   const app =
     config.adapter === 'fastify'
