@@ -1,6 +1,8 @@
 // The Nest integration of nestjs-planout.
-export { CacheManagerExposureCache, createRedisExposureCache, InMemoryExposureCache, RedisExposureCache } from './caches/index.js';
-export type { CacheManagerExposureCacheOptions, InMemoryExposureCacheOptions, RedisExposureCacheOptions } from './caches/index.js';
+// Backends that load optional packages (pg, @keyv/redis) live in the subpaths
+// `nestjs-planout/postgres` and `nestjs-planout/redis`, so this barrel never requires them.
+export { CacheManagerExposureCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
+export { InMemoryExposureCache, type InMemoryExposureCacheOptions } from './caches/in-memory-exposure.cache.js';
 export { exposureDedupeKey, stableStringify } from './dedupe-key.js';
 export {
   ExperimentInstance,
@@ -33,24 +35,10 @@ export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsync
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutRegistry } from './planout.registry.js';
 export { PlanoutService } from './planout.service.js';
-export {
-  BatchingSink,
-  BatchLogSink,
-  createPostgresLogSink,
-  InMemorySink,
-  JsonLinesFileSink,
-  LoggerSink,
-  planoutLogMigrationSql,
-  PostgresSink,
-  SinkClosedError,
-  SinkError,
-  SinkOverflowError,
-  SinkTimeoutError,
-} from './sinks/index.js';
-export type {
-  BatchingSinkOptions,
-  JsonLinesFileSinkOptions,
-  LoggerSinkOptions,
-  PostgresLogSinkOptions,
-  PostgresSinkOptions,
-} from './sinks/index.js';
+export { type PlanoutBackendLogger } from './sinks/backend-utils.js';
+export { BatchingSink, BatchLogSink, type BatchingSinkOptions, type DropPolicy, type DropReason } from './sinks/batching.sink.js';
+export { SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
+export { InMemorySink } from './sinks/in-memory.sink.js';
+export { JsonLinesFileSink, type JsonLinesFileSinkOptions } from './sinks/json-lines-file.sink.js';
+export { LoggerSink, type LoggerSinkOptions } from './sinks/logger.sink.js';
+export { safeJsonStringify } from './sinks/safe-json.js';

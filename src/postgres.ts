@@ -1,0 +1,8 @@
+// `nestjs-planout/postgres`: the PostgreSQL log sink (requires the `pg` package).
+export {
+  createPostgresLogSink,
+  planoutLogMigrationSql,
+  PostgresSink,
+  type PostgresLogSinkOptions,
+  type PostgresSinkOptions,
+} from './nest/sinks/postgres.sink.js';

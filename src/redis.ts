@@ -1,0 +1,2 @@
+// `nestjs-planout/redis`: the shared Redis exposure cache (requires cache-manager, keyv and @keyv/redis).
+export { createRedisExposureCache, RedisExposureCache, type RedisExposureCacheOptions } from './nest/caches/redis-exposure.cache.js';
