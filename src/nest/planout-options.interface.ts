@@ -4,6 +4,7 @@ import type { SimpleNamespace } from '../core/namespace.js';
 import type { ExposureCache } from './exposure-cache.interface.js';
 import type { ExperimentType } from './experiment.decorator.js';
 import type { LogSink } from './log-sink.interface.js';
+import type { PlanoutMetrics } from './planout-metrics.js';
 
 /**
  * The request as the inputs resolver sees it: the common shape of Express and Fastify
@@ -43,6 +44,13 @@ export interface PlanoutModuleOptions {
   logSink?: LogSink;
   /** File of the default sink. Default `./planout-exposures.jsonl`. */
   logFile?: string;
+  /**
+   * The counters of this module. Pass the same instance to the `metrics` option of the
+   * sink and cache you build yourself, so that `logged`, `dropped`, `retried` and
+   * `cacheErrors` land next to the module's own counters. Default: a new instance
+   * (also handed to the default JSON-lines sink). Injectable as `PlanoutMetrics`.
+   */
+  metrics?: PlanoutMetrics;
   /** Remembers logged exposures across requests. Default: an in-memory LRU with a 24 h TTL. */
   exposureCache?: ExposureCache;
   /** How long an exposure stays deduplicated, in ms. Default: the cache's own (24 h for the defaults). */

@@ -21,7 +21,11 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
  */
 @Module({
   providers: [
-    PlanoutMetrics,
+    {
+      provide: PlanoutMetrics,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: (options: PlanoutModuleOptions): PlanoutMetrics => options.metrics ?? new PlanoutMetrics(),
+    },
     {
       provide: LogSink,
       inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
