@@ -1,0 +1,115 @@
+import 'reflect-metadata';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
+import { createClient } from '@keyv/redis';
+import { randomUUID } from 'node:crypto';
+import { ExposureDispatcher, InMemorySink, PlanoutMetrics } from '../../src/index.js';
+import { createRedisExposureCache, type RedisExposureCache } from '../../src/nest/caches/redis-exposure.cache.js';
+import { CapturingLogger } from '../unit/sinks/fixtures.js';
+import { hitUnits, startFaultApp, units } from './support/fault-app.js';
+import { TcpProxy, until } from './support/tcp-proxy.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const target = new URL(REDIS_URL);
+const prefix = `planout-fault:${randomUUID()}:`;
+const admin = createClient({ url: REDIS_URL });
+let proxy: TcpProxy;
+let app: INestApplication | undefined;
+
+beforeAll(async () => {
+  await admin.connect();
+  proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+  await proxy.up();
+});
+
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  await proxy.up().catch(() => undefined);
+});
+
+afterAll(async () => {
+  await proxy.down();
+  const keys: string[] = [];
+  for await (const batch of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) keys.push(...batch);
+  if (keys.length > 0) await admin.del(keys);
+  admin.destroy();
+});
+
+async function start() {
+  const metrics = new PlanoutMetrics();
+  const sink = new InMemorySink();
+  const cache = createRedisExposureCache({
+    url: `redis://127.0.0.1:${proxy.port}`,
+    keyPrefix: `${prefix}${randomUUID()}:`,
+    connectTimeoutMs: 200,
+    operationTimeoutMs: 200,
+    reconnectMaxDelayMs: 100,
+    metrics,
+    logger: new CapturingLogger(),
+  });
+  const started = await startFaultApp({ metrics, logSink: sink, exposureCache: cache });
+  app = started.app;
+  const dispatcher = app.get(ExposureDispatcher);
+  /** Requests each unit `times` times (waiting for the exposure pipeline between rounds). */
+  const traffic = async (list: string[], times = 1): Promise<void> => {
+    for (let i = 0; i < times; i++) {
+      expect(await hitUnits(started.url, list)).toHaveLength(list.length);
+      await dispatcher.whenIdle();
+    }
+  };
+  const count = (unit: string): number => sink.byName('Exp1').filter((r) => r.inputs.userid === unit).length;
+  return { metrics, sink, cache, traffic, count };
+}
+
+async function waitConnected(cache: RedisExposureCache): Promise<void> {
+  await until(() => cache.connected, 10_000);
+}
+
+describe('Redis unreachable (real Nest app, real Redis through a proxy)', () => {
+  it('at start: requests served, every exposure logged, errors counted; dedupe resumes when Redis comes up', async () => {
+    await proxy.down();
+    const { metrics, cache, traffic, count } = await start();
+    const early = units('start', 20);
+    await traffic(early, 2);
+    expect(cache.connected).toBe(false);
+    // Duplicates allowed (dedupe is off), losses not.
+    for (const unit of early) expect(count(unit)).toBeGreaterThanOrEqual(1);
+    expect(metrics.snapshot().cacheErrors).toBeGreaterThanOrEqual(40);
+
+    await proxy.up();
+    await waitConnected(cache);
+    const late = units('after-start', 20);
+    await traffic(late, 3);
+    for (const unit of late) expect(count(unit)).toBe(1);
+    expect(metrics.snapshot().deduplicated).toBeGreaterThanOrEqual(40);
+  });
+
+  it('in the middle of traffic: requests served, nothing lost during the outage, dedupe resumes (old marks kept)', async () => {
+    const { metrics, cache, traffic, count } = await start();
+    await waitConnected(cache);
+    const first = units('mid-first', 20);
+    await traffic(first, 2);
+    for (const unit of first) expect(count(unit)).toBe(1);
+    expect(metrics.snapshot().cacheErrors).toBe(0);
+
+    await proxy.down();
+    await until(() => !cache.connected, 10_000);
+    const during = units('mid-during', 20);
+    await traffic([...first, ...during], 2);
+    for (const unit of during) expect(count(unit)).toBeGreaterThanOrEqual(1);
+    const errorsDuring = metrics.snapshot().cacheErrors;
+    expect(errorsDuring).toBeGreaterThan(0);
+
+    await proxy.up();
+    await waitConnected(cache);
+    const firstCounts = first.map(count);
+    await traffic(first, 2);
+    // Marks written before the outage are still in Redis: no new record for those units.
+    expect(first.map(count)).toEqual(firstCounts);
+    const after = units('mid-after', 20);
+    await traffic(after, 3);
+    for (const unit of after) expect(count(unit)).toBe(1);
+    expect(metrics.snapshot().cacheErrors).toBe(errorsDuring);
+  });
+});
