@@ -30,7 +30,7 @@ class HangingDestination extends BatchLogSink {
     this.calls++;
     return new Promise<void>(() => undefined);
   }
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return new Promise<void>(() => undefined);
   }
 }
