@@ -21,7 +21,8 @@ const WARN_INTERVAL_MS = 10_000;
  * Takes records from experiments and delivers them off the request path: `enqueue` only
  * pushes to a queue drained on the next `setImmediate`. Exposures are deduplicated
  * through the {@link ExposureCache} (identical keys in flight are coalesced in this
- * process) and marked only after the sink accepted them; events are never deduplicated.
+ * process) and marked only after the sink accepted them; events, and exposures flagged
+ * `overridden` (QA overrides), are never deduplicated.
  * Failures are logged and counted, never thrown.
  */
 @Injectable()
@@ -90,6 +91,9 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
   };
 
   private expose(record: PlanoutLogRecord): Promise<void> {
+    // QA overrides: logged (flagged) but kept out of the cache, so a forced assignment that
+    // happens to equal the unit's real one never suppresses the real exposure.
+    if (record.overridden === true) return this.write(record).then(() => undefined);
     let key: string;
     try {
       key = exposureDedupeKey(record);

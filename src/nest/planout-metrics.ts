@@ -7,7 +7,11 @@ export type PlanoutCounter =
   | 'retried'
   | 'dropped'
   | 'failed'
-  | 'cacheErrors';
+  | 'cacheErrors'
+  /** Requests whose QA overrides were applied. */
+  | 'overridesApplied'
+  /** QA override values ignored: bad signature, expired, malformed, not allowed. */
+  | 'overridesRejected';
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
@@ -24,6 +28,8 @@ export class PlanoutMetrics {
     dropped: 0,
     failed: 0,
     cacheErrors: 0,
+    overridesApplied: 0,
+    overridesRejected: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
 

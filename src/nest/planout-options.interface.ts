@@ -33,6 +33,27 @@ export type PlanoutInputResolver = {
 /** A `SimpleNamespace` subclass, built per request with the inputs. */
 export type NamespaceType<N extends SimpleNamespace = SimpleNamespace> = new (inputs: ExperimentInputs) => N;
 
+/**
+ * QA overrides: force params of chosen experiments for one request, e.g. to check a
+ * variant by hand. Off unless this option is set; then only a token signed with
+ * `secret` (see `signPlanoutOverrides`) or, for requests `allow` accepts, plain JSON
+ * `{ "Exp1": { "group_size": 10 } }`. Records of overridden experiments carry
+ * `overridden: true`; invalid values are ignored and counted (`overridesRejected`).
+ */
+export interface PlanoutOverridesOptions {
+  /** HMAC-SHA256 key of signed tokens (at least 16 characters). Without it, tokens are refused. */
+  secret?: string;
+  /** Header carrying the token or JSON. Default `x-planout-overrides`. */
+  header?: string;
+  /** Query parameter also read (after the header), e.g. for QA links. Off unless set. */
+  queryParam?: string;
+  /** Whether this request may send unsigned JSON (e.g. from an internal network). Signed tokens never need it. */
+  // Method syntax on purpose: a predicate may declare a narrower request type.
+  allow?(request: PlanoutRequest, context: ExecutionContext): boolean;
+  /** Refuse tokens without `exp`, or expiring more than this far in the future (60 s of clock skew tolerated). */
+  maxAgeSeconds?: number;
+}
+
 export interface PlanoutModuleOptions {
   /** Experiments: `@Experiment()` classes, or core `Experiment` subclasses. */
   experiments?: ExperimentType[];
@@ -63,4 +84,6 @@ export interface PlanoutModuleOptions {
    * has side effects.
    */
   validateAssignments?: boolean;
+  /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
+  overrides?: PlanoutOverridesOptions;
 }

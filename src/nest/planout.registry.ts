@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { Inject, Injectable, Logger, type ExecutionContext, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Assignment } from '../core/assignment.js';
 import { PlanoutArgumentError, PlanoutError } from '../core/errors.js';
@@ -12,11 +12,14 @@ import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
 import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
-import type { PlanoutInputResolver, PlanoutModuleOptions } from './planout-options.interface.js';
+import type { PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
+import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
+import type { PlanoutOverrides } from './qa-overrides.js';
 import type { PlanoutRequestContext } from './request-context.js';
 import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
+import { RequestOverridesReader } from './request-overrides.js';
 
 interface ExperimentBinding {
   readonly type: Function;
@@ -54,18 +57,23 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly experiments = new Map<Function, ExperimentBinding>();
   private readonly namespaces = new Map<Function, NamespaceBinding>();
   private readonly log: (record: PlanoutLogRecord) => void;
+  private readonly logOverridden: (record: PlanoutLogRecord) => void;
+  private overridesReader: RequestOverridesReader | undefined;
   readonly autoExposureLogging: boolean;
 
   constructor(
     private readonly moduleRef: ModuleRef,
     private readonly dispatcher: ExposureDispatcher,
+    private readonly metrics: PlanoutMetrics,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
     this.log = (record) => dispatcher.enqueue(record);
+    this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
   }
 
   async onModuleInit(): Promise<void> {
+    if (this.options.overrides !== undefined) this.overridesReader = new RequestOverridesReader(this.options.overrides, this.metrics);
     const names = new Map<string, string>();
     const salts = new Map<string, string>();
     const claim = (label: string, name: string, salt: string | undefined): void => {
@@ -97,6 +105,11 @@ export class PlanoutRegistry implements OnModuleInit {
     return this.experiments.has(type);
   }
 
+  /** The QA overrides `request` carries and may apply; undefined when off or absent. */
+  readOverrides(request: object, execution: ExecutionContext | undefined): PlanoutOverrides | undefined {
+    return this.overridesReader?.read(request as PlanoutRequest, execution);
+  }
+
   /** A new instance of `type` for `context` (assigned lazily, on first read). */
   createExperiment(type: Function, context: PlanoutRequestContext): CoreExperiment {
     const binding = this.experiments.get(type);
@@ -105,6 +118,9 @@ export class PlanoutRegistry implements OnModuleInit {
     }
     const resolver = binding.resolver ?? this.options.inputs!;
     const instance = binding.create(context.inputsFor(resolver, binding.resolver === undefined));
+    // Before the first read: the core fixes these params and replaces inputs of the same name.
+    const overrides = context.overridesFor(binding.name);
+    if (overrides !== undefined) instance.setOverrides(overrides);
     if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
     return instance;
   }
@@ -118,7 +134,13 @@ export class PlanoutRegistry implements OnModuleInit {
     const namespace = binding.create(context.inputsFor(this.options.inputs!, true));
     // Routing builds the unit's experiment without reading it; hook its log before any read.
     const experiment = namespace.currentExperiment;
-    if (experiment !== undefined) Object.defineProperty(experiment, 'log', { value: this.log, configurable: true });
+    if (experiment !== undefined) {
+      // Keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
+      const overrides = context.overridesFor(experiment.name);
+      if (overrides !== undefined) experiment.setOverrides(overrides);
+      const log = overrides === undefined ? this.log : this.logOverridden;
+      Object.defineProperty(experiment, 'log', { value: log, configurable: true });
+    }
     if (!context.autoExposureLogging) namespace.setAutoExposureLogging(false);
     return namespace;
   }
@@ -153,13 +175,21 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
-    const log = this.log;
+    const { log, logOverridden } = this;
     // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
     // (Typed concrete: `type` is a registered subclass, so it implements assign.)
     const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
     const Routed = class extends Base {
+      private overridden = false;
+
+      override setOverrides(overrides: Record<string, unknown>): void {
+        super.setOverrides(overrides);
+        this.overridden = Object.keys(overrides).length > 0;
+      }
+
       protected override log(record: PlanoutLogRecord): void {
-        log(record);
+        // Forced params are not a random assignment: let analysis drop them.
+        (this.overridden ? logOverridden : log)(record);
       }
     };
     Object.defineProperty(Routed, 'name', { value: type.name });

@@ -4,6 +4,7 @@ import type { Experiment as CoreExperiment, ExperimentInputs } from '../core/exp
 import type { SimpleNamespace } from '../core/namespace.js';
 import type { PlanoutInputResolver, PlanoutRequest } from './planout-options.interface.js';
 import type { PlanoutRegistry } from './planout.registry.js';
+import type { PlanoutOverrides } from './qa-overrides.js';
 
 /**
  * The experiments of one request (or one explicit `run`), built lazily: only the
@@ -13,6 +14,8 @@ export class PlanoutRequestContext {
   private experiments: Map<Function, CoreExperiment> | undefined;
   private namespaces: Map<Function, SimpleNamespace> | undefined;
   private moduleInputs: ExperimentInputs | undefined;
+  // Read once, on the first experiment built; null when the request carries none.
+  private overrides: PlanoutOverrides | null | undefined;
 
   constructor(
     readonly registry: PlanoutRegistry,
@@ -58,6 +61,16 @@ export class PlanoutRequestContext {
     if (this.explicitInputs !== undefined) return this.explicitInputs;
     if (isModuleResolver) return (this.moduleInputs ??= this.resolve(resolver));
     return this.resolve(resolver);
+  }
+
+  /** The QA overrides of experiment `name` in this request, if any (never outside HTTP). */
+  overridesFor(name: string): Record<string, unknown> | undefined {
+    if (this.overrides === undefined) {
+      this.overrides = this.request === undefined ? null : (this.registry.readOverrides(this.request, this.execution) ?? null);
+    }
+    if (this.overrides === null || !Object.hasOwn(this.overrides, name)) return undefined;
+    const params = this.overrides[name]!;
+    return Object.keys(params).length > 0 ? params : undefined;
   }
 
   private resolve(resolver: PlanoutInputResolver): ExperimentInputs {
