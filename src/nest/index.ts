@@ -28,13 +28,28 @@ export { ExposureCache } from './exposure-cache.interface.js';
 export { ExposureDispatcher } from './exposure-dispatcher.js';
 export { LogSink } from './log-sink.interface.js';
 export { PlanoutMetrics, type PlanoutCounter, type PlanoutMetricsSnapshot } from './planout-metrics.js';
-export type { NamespaceType, PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
+export type {
+  NamespaceType,
+  PlanoutInputResolver,
+  PlanoutModuleOptions,
+  PlanoutOverridesOptions,
+  PlanoutRequest,
+} from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
 export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions, type PlanoutOptionsFactory } from './planout.module-definition.js';
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutRegistry } from './planout.registry.js';
 export { PlanoutService } from './planout.service.js';
+export {
+  MAX_OVERRIDES_LENGTH,
+  signPlanoutOverrides,
+  verifyPlanoutOverrides,
+  type PlanoutOverrides,
+  type PlanoutOverridesPayload,
+  type PlanoutOverridesRejection,
+  type PlanoutOverridesVerification,
+} from './qa-overrides.js';
 export { type PlanoutBackendLogger } from './sinks/backend-utils.js';
 export { BatchingSink, BatchLogSink, type BatchingSinkOptions, type DropPolicy, type DropReason } from './sinks/batching.sink.js';
 export { SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
