@@ -71,10 +71,9 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     if (this.closed) return;
     this.closed = true;
     await this.whenIdle();
-    await this.safely('sink-close', async () => {
-      await this.sink.flush?.();
-      await this.sink.close?.();
-    });
+    // Closed even when the flush failed or timed out: close() settles what is left.
+    await this.safely('sink-flush', async () => this.sink.flush?.());
+    await this.safely('sink-close', async () => this.sink.close?.());
     await this.safely('cache-close', async () => this.cache.close?.());
   }
 

@@ -48,9 +48,15 @@ export interface BatchingSinkOptions {
   retryBaseDelayMs?: number;
   /** Cap of the retry delay. Default 10 000 ms. */
   retryMaxDelayMs?: number;
-  /** A `writeBatch` still pending after this long counts as failed. Default 10 000 ms. */
+  /**
+   * A `writeBatch` still pending after this long counts as failed. Also how long
+   * `close()` waits, after the flush, for the batch in flight. Default 10 000 ms.
+   */
   writeTimeoutMs?: number;
-  /** Bound of `flush()`, and of the inner sink's `close()`. Default 5000 ms. */
+  /**
+   * Bound of `flush()`, and of the inner sink's `close()`. `close()` takes at most
+   * `shutdownTimeoutMs + writeTimeoutMs` before closing the inner sink. Default 5000 ms.
+   */
   shutdownTimeoutMs?: number;
   /** Called with records that were dropped; errors it throws are logged and ignored. */
   onDrop?: (records: readonly PlanoutLogRecord[], reason: DropReason, error?: unknown) => void;
@@ -220,8 +226,10 @@ export class BatchingSink extends LogSink {
 
   /**
    * Stops accepting records, flushes (bounded by `shutdownTimeoutMs`), drops what is
-   * still pending with counters and an error log, then closes the inner sink.
-   * Never rejects.
+   * still queued with counters and an error log, waits for the batch in flight to be
+   * delivered or dropped (bounded by `writeTimeoutMs`), then closes the inner sink
+   * (bounded by `shutdownTimeoutMs`). When it resolves, `logged` and `dropped` are
+   * final. Never rejects.
    */
   override close(): Promise<void> {
     this.closing ??= this.doClose();
@@ -230,7 +238,6 @@ export class BatchingSink extends LogSink {
 
   private async doClose(): Promise<void> {
     this.closed = true;
-    const started = Date.now();
     try {
       await this.flush();
     } catch (error) {
@@ -241,9 +248,11 @@ export class BatchingSink extends LogSink {
       this.wakeSleeper?.();
       const rest = this.queue.takeAll();
       if (rest.length > 0) this.drop(rest, 'shutdown');
-      // The batch in flight drops itself once its attempt settles (bounded by writeTimeoutMs).
-      if (this.pumping !== undefined) {
-        await settledWithin(this.pumping, Math.max(this.shutdownTimeoutMs - (Date.now() - started), 0));
+      // The batch in flight is delivered or drops itself once its attempt settles, which
+      // writeTimeoutMs bounds (no new attempt starts once abandoned). Wait for it, so that
+      // `logged` and `dropped` are final when close() resolves.
+      if (this.pumping !== undefined && !(await settledWithin(this.pumping, this.writeTimeoutMs))) {
+        this.logger.error(`${this.name}: the batch in flight did not settle within writeTimeoutMs (${this.writeTimeoutMs}ms)`);
       }
     }
     this.clearTimer();

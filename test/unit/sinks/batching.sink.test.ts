@@ -222,13 +222,47 @@ describe('BatchingSink', () => {
     inner.failures = Number.POSITIVE_INFINITY;
     for (let i = 0; i < 5; i++) sink.write(record(i));
     await expect(sink.close()).resolves.toBeUndefined();
-    await until(() => sink.backlog === 0);
+    // Final as soon as close() resolves, the batch that was in flight included.
+    expect(sink.backlog).toBe(0);
     expect(metrics.snapshot().dropped).toBe(5);
     expect(metrics.snapshot().logged).toBe(0);
     expect(drops.flatMap((d) => d.times).sort((a, b) => a - b)).toEqual(range(0, 5));
     expect(drops.every((d) => d.reason === 'shutdown')).toBe(true);
     expect(logger.errors.some((e) => e.includes('not delivered before shutdown'))).toBe(true);
     expect(inner.closed).toBe(true);
+  });
+
+  it('close() waits up to writeTimeoutMs for a batch in flight past shutdownTimeoutMs: counters are final when it resolves', async () => {
+    const { inner, metrics, drops, sink } = setup({ batchSize: 5, flushIntervalMs: 60_000, writeTimeoutMs: 300, shutdownTimeoutMs: 20, maxRetries: 3 });
+    inner.hangs = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 8; i++) sink.write(record(i));
+    await until(() => inner.calls === 1);
+    await sink.close();
+    expect(sink.backlog).toBe(0);
+    expect(metrics.snapshot()).toMatchObject({ dropped: 8, logged: 0 });
+    expect(drops).toEqual([
+      { times: range(5, 8), reason: 'shutdown' },
+      { times: range(0, 5), reason: 'shutdown' },
+    ]);
+    expect(metrics.lastError?.message).toMatch(/timed out after 300ms/);
+    expect(inner.closed).toBe(true);
+  });
+
+  it('close(): a batch in flight that lands while closing counts as logged, not dropped', async () => {
+    const { inner, metrics, sink } = setup({
+      batchSize: 5,
+      flushIntervalMs: 60_000,
+      writeTimeoutMs: 60_000,
+      shutdownTimeoutMs: 20,
+      // The queued records are dropped after the flush timed out; then the destination recovers.
+      onDrop: () => inner.resume(),
+    });
+    inner.pause();
+    for (let i = 0; i < 8; i++) sink.write(record(i));
+    await sink.close();
+    expect(inner.delivered).toEqual(range(0, 5));
+    expect(metrics.snapshot()).toMatchObject({ logged: 5, dropped: 3 });
+    expect(sink.backlog).toBe(0);
   });
 
   it('an onDrop callback that throws is logged, not propagated', async () => {
