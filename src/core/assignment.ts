@@ -1,5 +1,7 @@
 import { RandomOperator, type RandomContext, type RandomOperatorLike } from './ops/random.js';
-import { deepCopy, hasOwn, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
+import { deepCopy, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
+
+const NO_OVERRIDES: ReadonlyMap<string, PlanoutValue> = new Map();
 
 /**
  * The parameters of one experiment for one unit, as the reference's `Assignment`.
@@ -12,39 +14,45 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   saltSep = '.';
   /** For error messages only. */
   experimentName?: string;
-  private overrides: PlanoutObject = {};
-  private hasOverrides = false;
-  private readonly data: PlanoutObject = {};
+  // Maps: any name (even `__proto__`) is plain data, and they are cheaper than objects here.
+  private overrides: ReadonlyMap<string, PlanoutValue> = NO_OVERRIDES;
+  private readonly data = new Map<string, PlanoutValue>();
 
-  constructor(experimentSalt: string, overrides: PlanoutObject = {}, experimentName?: string) {
+  constructor(experimentSalt: string, overrides?: PlanoutObject, experimentName?: string) {
     this.experimentSalt = experimentSalt;
     this.experimentName = experimentName;
-    this.setOverrides(overrides);
+    if (overrides !== undefined) this.setOverrides(overrides);
   }
 
   /** Fixes parameters to the given values; later assignments to them are ignored. */
   setOverrides(overrides: PlanoutObject): void {
-    this.overrides = deepCopy(overrides);
-    this.hasOverrides = Object.keys(this.overrides).length > 0;
-    for (const key of Object.keys(this.overrides)) setOwn(this.data, key, this.overrides[key]);
+    const copy = new Map<string, PlanoutValue>();
+    for (const key of Object.keys(overrides)) {
+      const value = deepCopy(overrides[key]);
+      copy.set(key, value);
+      this.data.set(key, value);
+    }
+    this.overrides = copy;
   }
 
   getOverrides(): PlanoutObject {
-    return { ...this.overrides };
+    const out: PlanoutObject = {};
+    for (const [key, value] of this.overrides) setOwn(out, key, value);
+    return out;
   }
 
   isOverridden(name: string): boolean {
-    return hasOwn(this.overrides, name);
+    return this.overrides.has(name);
   }
 
   /** Assigns `value` to `name`; a random operator is run first (and salted with `name`). */
   set<K extends keyof TParams & string>(name: K, value: PlanoutValue | RandomOperatorLike): void {
-    if (this.hasOverrides && hasOwn(this.overrides, name)) return;
+    if (this.overrides.size > 0 && this.overrides.has(name)) return;
     if (value instanceof RandomOperator) {
       // Salted with the param's name unless the operator has its own salt.
-      setOwn(this.data, name, value.execute(this, name) as PlanoutValue);
+      this.data.set(name, value.execute(this, name) as PlanoutValue);
     } else {
-      setOwn(this.data, name, value as PlanoutValue);
+      this.data.set(name, value as PlanoutValue);
     }
   }
 
@@ -52,25 +60,31 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   get<K extends keyof TParams & string>(name: K): TParams[K] | undefined;
   get<K extends keyof TParams & string, D>(name: K, defaultValue: D): TParams[K] | D;
   get(name: string, defaultValue?: unknown): unknown {
-    return hasOwn(this.data, name) ? this.data[name] : defaultValue;
+    const value = this.data.get(name);
+    return value !== undefined || this.data.has(name) ? value : defaultValue;
   }
 
   has(name: keyof TParams & string): boolean {
-    return hasOwn(this.data, name);
+    return this.data.has(name);
   }
 
   delete(name: string): void {
-    delete this.data[name];
+    this.data.delete(name);
   }
 
   keys(): string[] {
-    return Object.keys(this.data);
+    return [...this.data.keys()];
+  }
+
+  /** Every assigned parameter (overrides included), in assignment order. */
+  entries(): IterableIterator<[string, PlanoutValue]> {
+    return this.data.entries();
   }
 
   /** A shallow copy of every assigned parameter (overrides included). */
   toObject(): PlanoutObject {
     const out: PlanoutObject = {};
-    for (const key of Object.keys(this.data)) setOwn(out, key, this.data[key]);
+    for (const [key, value] of this.data) setOwn(out, key, value);
     return out;
   }
 }

@@ -12,9 +12,17 @@ export type ExperimentParams = Record<string, unknown>;
 /** Extra data attached to an exposure or event record. */
 export type LogExtras = Record<string, unknown>;
 
+/** Python's `\s` (str.isspace), which differs from JavaScript's (\x1c-\x1f, \x85; not \ufeff). */
+const PYTHON_WHITESPACE_RUN = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+
 /** Whitespace runs become `-` in experiment names, as in the reference. */
 export function normalizeExperimentName(name: string): string {
-  return name.replace(/\s+/g, '-');
+  // Names rarely hold whitespace; skip the regex for those (it runs once per instance).
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 32 || c === 0x85 || c === 0xa0 || c > 0x167f) return name.replace(PYTHON_WHITESPACE_RUN, '-');
+  }
+  return name;
 }
 
 /** First 8 hex digits of the SHA-1 of `source`. */
@@ -24,6 +32,7 @@ export function shortChecksum(source: string): string {
 
 // Loggers are configured once per experiment class and name, as the reference does.
 const configuredLoggers = new WeakMap<object, Set<string>>();
+const DEFAULT_CHECKSUM = shortChecksum('default');
 // The source of assign() is fixed per class, so is its checksum.
 const sourceChecksums = new WeakMap<object, string>();
 
@@ -217,10 +226,9 @@ export abstract class Experiment<
   }
 
   private paramsSnapshot(): Record<string, unknown> {
-    const params = this.assignment.toObject() as Record<string, unknown>;
-    for (const key of Object.keys(params)) {
-      const value = params[key];
-      if (typeof value === "object" && value !== null) setOwn(params, key, toPlain(value));
+    const params: Record<string, unknown> = {};
+    for (const [key, value] of this.assignment.entries()) {
+      setOwn(params, key, typeof value === 'object' && value !== null ? toPlain(value) : value);
     }
     return params;
   }
@@ -273,6 +281,8 @@ export abstract class ProductionExperiment<
 export class DefaultExperiment<TParams extends object = ExperimentParams> extends Experiment<TParams> {
   constructor(inputs: ExperimentInputs = {}, private readonly defaults: Partial<TParams> = {}) {
     super(inputs);
+    // It logs nothing, so there is no exposure record to build.
+    this.setAutoExposureLogging(false);
   }
 
   /** The params every unit gets. */
@@ -286,6 +296,6 @@ export class DefaultExperiment<TParams extends object = ExperimentParams> extend
   }
 
   protected override computeChecksum(): string {
-    return shortChecksum('default');
+    return DEFAULT_CHECKSUM;
   }
 }

@@ -11,7 +11,7 @@ export {
   type ExperimentParams,
   type LogExtras,
 } from './experiment.js';
-export { hexMod, hexToBigInt, hexToUnitFloat, sha1Hex } from './hash.js';
+export { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from './hash.js';
 export {
   InterpretedExperiment,
   ScriptExperiment,

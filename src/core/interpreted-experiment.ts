@@ -4,7 +4,7 @@ import { PlanoutError } from './errors.js';
 import { Experiment, shortChecksum, type ExperimentInputs, type ExperimentParams } from './experiment.js';
 import { Interpreter, type OperatorRegistry } from './interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from './json.js';
-import { deepCopy, isPlainObject, type PlanoutObject } from './values.js';
+import { deepCopy, isPlainObject, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
 
 /** A serialized PlanOut script (the compiler's JSON output). */
 export type PlanoutScript = PlanoutObject;
@@ -46,7 +46,8 @@ export abstract class InterpretedExperiment<
   TParams extends object = ExperimentParams,
   TInputs extends object = ExperimentInputs,
 > extends Experiment<TParams, TInputs> {
-  private evaluatedScript: PlanoutScript | undefined;
+  /** This instance's run: its script and the `set` nodes that got a default salt. */
+  private run: { plan: ScriptPlan; script: PlanoutScript; salted: Map<object, string> } | undefined;
 
   /** The script to run. Called once per instance. */
   protected abstract loadScript(): PlanoutScript;
@@ -57,20 +58,29 @@ export abstract class InterpretedExperiment<
   }
 
   assign(params: Assignment<TParams>, inputs: TInputs): boolean {
-    // Each instance evaluates its own copy: the interpreter writes default salts into the
-    // script, and the checksum must reflect exactly this run, as in the reference.
-    const script = deepCopy(this.loadScript());
-    this.evaluatedScript = script;
+    const source = this.loadScript();
+    const plan = planFor(source);
+    // The reference writes default salts into the script it runs, and the checksum is taken
+    // from that script. A script that cannot leak its own objects into values runs shared
+    // and untouched (the salts are noted instead); one that can runs on its own copy.
+    const script = plan.shared ? source : deepCopy(source);
+    const salted = new Map<object, string>();
+    this.run = { plan, script, salted };
     const interpreter = new Interpreter(script, this.salt, inputs as PlanoutObject, {
       environment: params as Assignment,
       experimentName: this.name,
       operators: this.operators(),
+      mutateScript: !plan.shared,
+      onDefaultSalt: plan.shared ? (node, varName) => salted.set(node, varName) : undefined,
     });
     return interpreter.inExperiment;
   }
 
   protected override computeChecksum(): string {
-    return shortChecksum(stringifyPlanoutJson(this.evaluatedScript ?? this.loadScript()));
+    const run = this.run;
+    if (run === undefined) return shortChecksum(stringifyPlanoutJson(this.loadScript()));
+    if (!run.plan.shared) return shortChecksum(stringifyPlanoutJson(run.script));
+    return run.plan.checksum(run.salted);
   }
 
   /** A class for the script in `options`, ready for `new`, namespaces and Nest. */
@@ -102,4 +112,73 @@ export class ScriptExperiment<
   protected loadScript(): PlanoutScript {
     throw new PlanoutError('no script: build the class with InterpretedExperiment.define()', { experiment: this.name });
   }
+}
+
+/** What is known of one script object, shared by every run of it. */
+class ScriptPlan {
+  /** False when the script holds literal objects a run could mutate (quirk Q3). */
+  readonly shared: boolean;
+  private readonly checksums = new Map<string, string>();
+  private readonly nodeIds = new WeakMap<object, number>();
+  private nextId = 0;
+
+  constructor(private readonly script: PlanoutScript) {
+    this.shared = !holdsLiteralObjects(script, true);
+  }
+
+  /** The reference's checksum of the script with default salts written at `salted` nodes. */
+  checksum(salted: ReadonlyMap<object, string>): string {
+    let key = '';
+    for (const node of salted.keys()) key += this.idOf(node) + ',';
+    let checksum = this.checksums.get(key);
+    if (checksum === undefined) {
+      checksum = shortChecksum(stringifyPlanoutJson(withSalts(this.script, salted)));
+      if (this.checksums.size < 1024) this.checksums.set(key, checksum);
+    }
+    return checksum;
+  }
+
+  private idOf(node: object): number {
+    let id = this.nodeIds.get(node);
+    if (id === undefined) this.nodeIds.set(node, (id = this.nextId++));
+    return id;
+  }
+}
+
+const plans = new WeakMap<object, ScriptPlan>();
+
+function planFor(script: PlanoutScript): ScriptPlan {
+  let plan = plans.get(script);
+  if (plan === undefined) plans.set(script, (plan = new ScriptPlan(script)));
+  return plan;
+}
+
+/** Whether evaluating `node` could hand out one of the script's own lists or objects. */
+function holdsLiteralObjects(node: unknown, top = false): boolean {
+  if (Array.isArray(node)) return node.some((item) => holdsLiteralObjects(item));
+  if (!isPlainObject(node)) return false;
+  if (!top && (!Object.hasOwn(node, 'op') || node.op === 'literal')) return true;
+  if (node.op === 'cond' && Array.isArray(node.cond)) {
+    // The {if, then} pairs are structure, not values: look inside them.
+    const branches = node.cond.every((b) => isPlainObject(b) && !Object.hasOwn(b, 'op'));
+    if (branches) {
+      const rest = Object.keys(node).filter((key) => key !== 'cond');
+      return (
+        (node.cond as PlanoutObject[]).some((b) => Object.keys(b).some((key) => holdsLiteralObjects(b[key]))) ||
+        rest.some((key) => holdsLiteralObjects(node[key]))
+      );
+    }
+  }
+  return Object.keys(node).some((key) => holdsLiteralObjects(node[key]));
+}
+
+/** A copy of `node` where each object in `salted` gets `salt` appended, as `set` does. */
+function withSalts(node: PlanoutValue, salted: ReadonlyMap<object, string>): PlanoutValue {
+  if (Array.isArray(node)) return node.map((item) => withSalts(item, salted));
+  if (!isPlainObject(node)) return node;
+  const out: PlanoutObject = {};
+  for (const key of Object.keys(node)) setOwn(out, key, withSalts(node[key], salted));
+  const salt = salted.get(node);
+  if (salt !== undefined && !Object.hasOwn(out, 'salt')) setOwn(out, 'salt', salt);
+  return out;
 }

@@ -66,6 +66,13 @@ export interface InterpreterOptions {
   operators?: OperatorRegistry;
   /** Named in error messages; defaults to the salt. */
   experimentName?: string;
+  /**
+   * Whether `set` may write default salts into the script's own objects, as the
+   * reference does (default true). With false, the script is left untouched.
+   */
+  mutateScript?: boolean;
+  /** Told of every `set` whose operator gets the default salt (the var's name). */
+  onDefaultSalt?: (valueNode: PlanoutObject, varName: string) => void;
 }
 
 /**
@@ -92,6 +99,7 @@ class Evaluator implements OperatorContext {
     readonly registry: OperatorRegistry,
     readonly experimentName: string,
     salt: string,
+    private readonly options: InterpreterOptions = {},
   ) {
     this.rawSalt = salt;
     this.saltValue = env.experimentSalt;
@@ -125,6 +133,11 @@ class Evaluator implements OperatorContext {
     const result = operator(node as PlanoutObject, this);
     this.depth--;
     return result === undefined ? null : result;
+  }
+
+  defaultSalt(valueNode: PlanoutObject, varName: string): boolean {
+    this.options.onDefaultSalt?.(valueNode, varName);
+    return this.options.mutateScript !== false;
   }
 
   evaluateArgs(node: PlanoutObject): PlanoutObject {
@@ -253,6 +266,7 @@ export class Interpreter {
       options.operators ?? DEFAULT_OPERATORS,
       this.experimentName,
       experimentSalt,
+      options,
     );
   }
 

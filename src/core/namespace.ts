@@ -8,6 +8,7 @@ import { PY_REPR, hasOwn, pyRepr, type PlanoutValue } from './values.js';
 export type ExperimentClass = new (inputs: ExperimentInputs) => Experiment;
 
 const EMPTY = -1;
+const MISSING: unique symbol = Symbol('missing');
 const DUMMY = -2;
 
 /**
@@ -274,8 +275,10 @@ export abstract class SimpleNamespace {
   /** The param from the unit's experiment, else the default params, else `defaultValue`. */
   get<T = unknown>(name: string, defaultValue?: T): unknown {
     this.route();
-    const fallback = this.defaultGet(name, defaultValue);
-    return this.experiment === undefined ? fallback : this.experiment.get(name, fallback);
+    if (this.experiment === undefined) return this.defaultGet(name, defaultValue);
+    // The experiment's value wins whenever it assigned the name (even when it returned false).
+    const value = this.experiment.get(name, MISSING);
+    return value === MISSING ? this.defaultGet(name, defaultValue) : value;
   }
 
   logExposure(extras?: LogExtras): void {

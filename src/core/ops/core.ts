@@ -36,6 +36,11 @@ export interface OperatorContext extends RandomContext {
   isOverridden(name: string): boolean;
   /** `set experiment_salt = ...` hashes later draws with the raw, unevaluated value (Q8). */
   setExperimentSalt(raw: PlanoutValue): void;
+  /**
+   * `set` gives `valueNode` the default salt `varName`; true when it may write it into the
+   * script itself (as the reference does), false to salt a copy.
+   */
+  defaultSalt(valueNode: PlanoutObject, varName: string): boolean;
   /** The parameter being set, named in error messages. */
   currentParam: string | undefined;
   /** Ends the script (`return`); `inExperiment` becomes the given truth. */
@@ -306,7 +311,7 @@ function opSet(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   ctx.currentParam = name;
   if (isOperatorNode(value) && !hasOwn(value, 'salt')) {
     // The reference writes the default salt into the script itself; the checksum sees it.
-    if (Object.isExtensible(value)) setOwn(value, 'salt', name);
+    if (ctx.defaultSalt(value, name) && Object.isExtensible(value)) setOwn(value, 'salt', name);
     else value = { ...value, salt: name };
   }
   if (name === 'experiment_salt') ctx.setExperimentSalt(value);

@@ -1,5 +1,5 @@
 import { PlanoutArgumentError } from '../errors.js';
-import { hexMod, hexToBigInt, hexToUnitFloat, sha1Hex } from '../hash.js';
+import { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from '../hash.js';
 import {
   hasOwn,
   isPyInt,
@@ -8,6 +8,7 @@ import {
   pyStr,
   toNumber,
   toPyFloat,
+  type PyFloat,
   type PlanoutValue,
 } from '../values.js';
 
@@ -135,13 +136,13 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
   }
 
-  /** The SHA-1 (hex) of the hash input; read it with hexMod / hexToUnitFloat. */
+  /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
-    return sha1Hex(this.hashInput(appended));
+    return sha1Digest(this.hashInput(appended));
   }
 
   protected uniform(min: number, max: number, appended?: PlanoutValue): number {
-    return min + (max - min) * hexToUnitFloat(this.hash(appended));
+    return min + (max - min) * digestToUnitFloat(this.hash(appended));
   }
 
   protected stringArg(name: keyof TArgs & string): string {
@@ -196,7 +197,7 @@ export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends Random
   protected draw(): T | [] {
     const choices = this.listArg('choices') as T[];
     if (choices.length === 0) return [];
-    return choices[hexMod(this.hash(), choices.length)];
+    return choices[digestMod(this.hash(), choices.length)];
   }
 }
 
@@ -208,17 +209,19 @@ export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends Rando
     const choices = this.listArg('choices') as T[];
     const weights = this.listArg('weights');
     if (choices.length === 0) return [];
-    // Accumulate in float from 0.0, as the reference does (quirk Q7).
-    const cumulative: number[] = [];
+    // Accumulate in float from 0.0, as the reference does (quirk Q7). Two passes over the
+    // weights repeat the same additions, so the partial sums are the reference's exactly.
     let sum = 0;
     for (const w of weights) {
-      if (!isPyNumber(w)) this.fail(`weights must be numbers, got ${describe(w)}`);
-      sum += toNumber(w);
-      cumulative.push(sum);
+      if (typeof w !== 'number' && !isPyNumber(w)) this.fail(`weights must be numbers, got ${describe(w)}`);
+      sum += typeof w === 'number' ? w : toNumber(w);
     }
     const stop = this.uniform(0, sum);
-    for (let i = 0; i < cumulative.length; i++) {
-      if (stop <= cumulative[i]) {
+    let cumulative = 0;
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i];
+      cumulative += typeof w === 'number' ? w : toNumber(w as PyFloat);
+      if (stop <= cumulative) {
         if (i >= choices.length) {
           this.fail(`weights has ${weights.length} entries but choices has ${choices.length}`);
         }
@@ -258,11 +261,11 @@ export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
     const min = this.intArg('min');
     const max = this.intArg('max');
     if (typeof min === 'number' && typeof max === 'number' && max - min + 1 <= 2 ** 25 && max - min + 1 > 0) {
-      return min + hexMod(this.hash(), max - min + 1);
+      return min + digestMod(this.hash(), max - min + 1);
     }
     const span = BigInt(max) - BigInt(min) + 1n;
     if (span === 0n) this.fail('integer modulo by zero (max = min - 1)');
-    const h = hexToBigInt(this.hash());
+    const h = digestToBigInt(this.hash());
     // Python's % takes the sign of the divisor.
     const mod = ((h % span) + span) % span;
     return normalizeInt(BigInt(min) + mod);
@@ -295,7 +298,7 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
   /** Fisher–Yates from the end; returns early in FastSample. */
   protected shuffle(choices: T[], stopAt: number): T[] | undefined {
     for (let i = choices.length - 1; i >= 1; i--) {
-      const j = hexMod(this.hash(i), i + 1);
+      const j = digestMod(this.hash(i), i + 1);
       const tmp = choices[i];
       choices[i] = choices[j];
       choices[j] = tmp;

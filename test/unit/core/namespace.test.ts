@@ -7,7 +7,12 @@ import {
   CPythonIntSet,
   Experiment,
   InterpretedExperiment,
+  Interpreter,
   PlanoutError,
+  parsePlanoutJson,
+  shortChecksum,
+  stringifyPlanoutJson,
+  type PlanoutObject,
   SimpleNamespace,
   UniformChoice,
   type PlanoutLogRecord,
@@ -168,5 +173,39 @@ describe('InterpretedExperiment', () => {
     expect(() => InterpretedExperiment.define({ name: 'missing', scriptFile: join(dir, 'nope.json') })).toThrow(
       /Experiment "missing": cannot read script file/,
     );
+  });
+});
+
+describe('InterpretedExperiment checksum', () => {
+  // Branches reach different `set`s, so different default salts are written into the script.
+  const script = parsePlanoutJson(`{"op": "seq", "seq": [
+    {"op": "set", "var": "group", "value": {"op": "randomInteger", "min": 0, "max": 2, "unit": {"op": "get", "var": "userid"}}},
+    {"op": "cond", "cond": [
+      {"if": {"op": "equals", "left": {"op": "get", "var": "group"}, "right": 0},
+       "then": {"op": "set", "var": "color", "value": {"op": "uniformChoice", "choices": ["red", "blue"], "unit": {"op": "get", "var": "userid"}}}},
+      {"if": {"op": "equals", "left": {"op": "get", "var": "group"}, "right": 1},
+       "then": {"op": "return", "value": false}}]},
+    {"op": "set", "var": "size", "value": {"op": "uniformChoice", "choices": [1, 2], "unit": {"op": "get", "var": "userid"}}}
+  ]}`) as PlanoutObject;
+
+  /** The reference's way: run a fresh copy that the interpreter salts in place, hash its json.dumps. */
+  function referenceChecksum(userid: number): string {
+    const copy = structuredClone(script);
+    new Interpreter(copy, 'branchy', { userid }).getParams();
+    return shortChecksum(stringifyPlanoutJson(copy));
+  }
+
+  it('equals the checksum of a freshly salted copy, for every branch', () => {
+    const Branchy = InterpretedExperiment.define({ name: 'branchy', script });
+    const distinct = new Set<string>();
+    for (let userid = 0; userid < 40; userid++) {
+      const exp = new Branchy({ userid });
+      exp.getParams();
+      expect(exp.checksum).toBe(referenceChecksum(userid));
+      distinct.add(exp.checksum);
+    }
+    expect(distinct.size).toBe(3);
+    // The shared script itself was never modified.
+    expect(JSON.stringify(script)).not.toContain('"salt"');
   });
 });
