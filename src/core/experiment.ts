@@ -33,6 +33,7 @@ export function shortChecksum(source: string): string {
 // Loggers are configured once per experiment class and name, as the reference does.
 const configuredLoggers = new WeakMap<object, Set<string>>();
 const DEFAULT_CHECKSUM = shortChecksum('default');
+const MISSING: unique symbol = Symbol('missing');
 // The source of assign() is fixed per class, so is its checksum.
 const sourceChecksums = new WeakMap<object, string>();
 
@@ -111,7 +112,7 @@ export abstract class Experiment<
 
   get name(): string {
     this.ensureSetup();
-    return this.nameValue ?? normalizeExperimentName(this.constructor.name);
+    return (this.nameValue ??= normalizeExperimentName(this.constructor.name));
   }
 
   set name(value: string) {
@@ -182,9 +183,13 @@ export abstract class Experiment<
   get(name: string, defaultValue?: unknown): unknown;
   get(name: string, defaultValue?: unknown): unknown {
     this.requireAssignment();
-    const declared = this.getParamNames();
-    if (declared === undefined || declared.includes(name)) this.autoLogExposure();
-    return this.assignment.has(name as keyof TParams & string) ? toPlain(this.assignment.get(name as keyof TParams & string)) : defaultValue;
+    if (this.autoExposureLogging && this.inExperimentValue && !this.exposureLoggedValue) {
+      const declared = this.getParamNames();
+      if (declared === undefined || declared.includes(name)) this.logExposure();
+    }
+    const value: unknown = this.assignment.get(name as keyof TParams & string, MISSING);
+    if (value === MISSING) return defaultValue;
+    return typeof value === 'object' && value !== null ? toPlain(value) : value;
   }
 
   /** Logs an exposure now (with optional extra data), unless the unit is not in the experiment. */

@@ -195,7 +195,8 @@ export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends Random
   readonly opName = 'uniformChoice';
 
   protected draw(): T | [] {
-    const choices = this.listArg('choices') as T[];
+    let choices = this.args.choices as T[];
+    if (!Array.isArray(choices)) choices = this.listArg('choices') as T[];
     if (choices.length === 0) return [];
     return choices[digestMod(this.hash(), choices.length)];
   }
@@ -206,8 +207,10 @@ export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends Rando
   readonly opName = 'weightedChoice';
 
   protected draw(): T | [] {
-    const choices = this.listArg('choices') as T[];
-    const weights = this.listArg('weights');
+    let choices = this.args.choices as T[];
+    if (!Array.isArray(choices)) choices = this.listArg('choices') as T[];
+    let weights = this.args.weights as PlanoutValue[];
+    if (!Array.isArray(weights)) weights = this.listArg('weights');
     if (choices.length === 0) return [];
     // Accumulate in float from 0.0, as the reference does (quirk Q7). Two passes over the
     // weights repeat the same additions, so the partial sums are the reference's exactly.
@@ -237,7 +240,8 @@ export class BernoulliTrial extends RandomOperator<ProbabilityArgs, number> {
   readonly opName = 'bernoulliTrial';
 
   protected draw(): number {
-    const p = this.probabilityArg();
+    let p = this.args.p;
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) p = this.probabilityArg();
     return this.uniform(0, 1) <= p ? 1 : 0;
   }
 }
