@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
-import { PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
+import { TerminusModule } from '@nestjs/terminus';
+import { PlanoutMetrics, PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
+import { PlanoutHealthIndicator } from '../src/nest/health/index.js';
 import { AppController, CheckoutService } from './app.controller.js';
+import { HealthController } from './health.controller.js';
 import {
   BannerNamespace,
   CheckoutButtonExperiment,
@@ -12,21 +15,25 @@ import {
 
 /**
  * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
- * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL. The backends are
- * imported only when configured.
+ * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
+ * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
+  // One set of counters for the module and the backends built here.
+  const metrics = new PlanoutMetrics();
   let exposureCache: ExposureCache | undefined;
   let logSink: LogSink | undefined;
   if (env.REDIS_URL) {
-    const { createRedisExposureCache } = await import('../src/nest/caches/redis-exposure.cache.js');
-    exposureCache = createRedisExposureCache({ url: env.REDIS_URL });
+    const { createRedisExposureCache } = await import('../src/redis.js');
+    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, metrics });
   }
   if (env.DATABASE_URL) {
-    const { createPostgresLogSink } = await import('../src/nest/sinks/postgres.sink.js');
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL });
+    const { createPostgresLogSink } = await import('../src/postgres.js');
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, metrics });
   }
   return {
+    metrics,
+    overrides: env.PLANOUT_QA_SECRET ? { secret: env.PLANOUT_QA_SECRET } : undefined,
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
     inputs: userInputs,
@@ -37,8 +44,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
 }
 
 @Module({
-  imports: [PlanoutModule.forRootAsync({ useFactory: () => sampleOptions() })],
-  controllers: [AppController],
-  providers: [CheckoutService],
+  imports: [PlanoutModule.forRootAsync({ useFactory: () => sampleOptions() }), TerminusModule],
+  controllers: [AppController, HealthController],
+  providers: [CheckoutService, PlanoutHealthIndicator],
 })
 export class AppModule {}
