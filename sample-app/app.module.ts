@@ -25,7 +25,7 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
   let logSink: LogSink | undefined;
   if (env.REDIS_URL) {
     const { createRedisExposureCache } = await import('../src/redis.js');
-    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, metrics });
+    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX, metrics });
   }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
