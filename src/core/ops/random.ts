@@ -72,7 +72,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   implements RandomOperatorLike
 {
   /** The operator's name in serialized PlanOut (`uniformChoice`, ...). */
-  abstract readonly opName: string;
+  /** On the prototype (a getter), not on every instance: operators are built per unit. */
+  abstract get opName(): string;
   readonly args: TArgs;
   protected context!: RandomContext;
   private defaultSalt: string | undefined;
@@ -117,7 +118,7 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     if (salt === undefined) {
       this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
     }
-    return this.context.experimentSalt + '.' + salt + this.context.saltSep;
+    return saltPrefix(this.context.experimentSalt, salt, this.context.saltSep);
   }
 
   /** The string the reference hashes, with `appended` added to the unit. */
@@ -132,7 +133,12 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
       for (let i = 0; i < unit.length; i++) text += (i ? '.' : '') + pyStr(unit[i]);
       return prefix + text;
     }
-    const head = typeof unit === 'string' ? unit : pyStr(unit);
+    const head =
+      typeof unit === 'string'
+        ? unit
+        : typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)
+          ? String(unit)
+          : pyStr(unit);
     return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
   }
 
@@ -181,6 +187,26 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   }
 }
 
+// `<experiment salt>.<salt><sep>` strings, kept flat and reused: every unit of an
+// experiment hashes with the same few prefixes. Bounded so odd salts cannot grow it forever.
+const prefixes = new Map<string, Map<string, string>>();
+const MAX_PREFIXES = 10_000;
+let prefixCount = 0;
+
+function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
+  let bySalt = prefixes.get(experimentSalt);
+  const key = sep === '.' ? salt : sep + '\u0000' + salt;
+  let prefix = bySalt?.get(key);
+  if (prefix !== undefined) return prefix;
+  prefix = experimentSalt + '.' + salt + sep;
+  if (prefixCount < MAX_PREFIXES) {
+    if (bySalt === undefined) prefixes.set(experimentSalt, (bySalt = new Map()));
+    bySalt.set(key, prefix);
+    prefixCount++;
+  }
+  return prefix;
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   try {
@@ -192,7 +218,9 @@ function describe(value: unknown): string {
 
 /** Picks one of `choices`, each equally likely. */
 export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends RandomOperator<ChoiceArgs<T>, T | []> {
-  readonly opName = 'uniformChoice';
+  get opName(): string {
+    return 'uniformChoice';
+  }
 
   protected draw(): T | [] {
     let choices = this.args.choices as T[];
@@ -204,7 +232,9 @@ export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends Random
 
 /** Picks one of `choices` with probability proportional to its weight. */
 export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends RandomOperator<WeightedChoiceArgs<T>, T | []> {
-  readonly opName = 'weightedChoice';
+  get opName(): string {
+    return 'weightedChoice';
+  }
 
   protected draw(): T | [] {
     let choices = this.args.choices as T[];
@@ -237,7 +267,9 @@ export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends Rando
 
 /** 1 with probability `p`, else 0. */
 export class BernoulliTrial extends RandomOperator<ProbabilityArgs, number> {
-  readonly opName = 'bernoulliTrial';
+  get opName(): string {
+    return 'bernoulliTrial';
+  }
 
   protected draw(): number {
     let p = this.args.p;
@@ -248,7 +280,9 @@ export class BernoulliTrial extends RandomOperator<ProbabilityArgs, number> {
 
 /** Keeps each of `choices` independently with probability `p`. */
 export class BernoulliFilter<T extends PlanoutValue = PlanoutValue> extends RandomOperator<BernoulliFilterArgs<T>, T[]> {
-  readonly opName = 'bernoulliFilter';
+  get opName(): string {
+    return 'bernoulliFilter';
+  }
 
   protected draw(): T[] {
     const p = this.probabilityArg();
@@ -259,7 +293,9 @@ export class BernoulliFilter<T extends PlanoutValue = PlanoutValue> extends Rand
 
 /** An integer in `[min, max]`, exact beyond 2^53. */
 export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
-  readonly opName = 'randomInteger';
+  get opName(): string {
+    return 'randomInteger';
+  }
 
   protected draw(): number | bigint {
     const min = this.intArg('min');
@@ -278,7 +314,9 @@ export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
 
 /** A float in `[min, max]`. */
 export class RandomFloat extends RandomOperator<RangeArgs, number> {
-  readonly opName = 'randomFloat';
+  get opName(): string {
+    return 'randomFloat';
+  }
 
   protected draw(): number {
     const min = this.numberArg('min');
@@ -290,7 +328,9 @@ export class RandomFloat extends RandomOperator<RangeArgs, number> {
 
 /** A random permutation of `choices`, or its first `draws` elements. */
 export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperator<SampleArgs<T>, T[]> {
-  readonly opName: string = 'sample';
+  get opName(): string {
+    return 'sample';
+  }
 
   protected numDraws(choices: readonly unknown[]): number {
     if (!hasOwn(this.args, 'draws')) return choices.length;
@@ -321,7 +361,9 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
 
 /** Like {@link Sample}, but stops shuffling once `draws` elements are placed (returns the tail). */
 export class FastSample<T extends PlanoutValue = PlanoutValue> extends Sample<T> {
-  override readonly opName: string = 'fastSample';
+  override get opName(): string {
+    return 'fastSample';
+  }
 
   protected override draw(): T[] {
     const choices = [...(this.listArg('choices') as T[])];
