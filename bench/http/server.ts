@@ -19,7 +19,7 @@ import {
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
-  variant: 'bare' | 'noop' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual';
+  variant: 'bare' | 'noop' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
   /** Registered experiments (Exp1 plus fillers); planout variant only. */
   experiments: number;
   /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
@@ -109,6 +109,7 @@ async function appModule(): Promise<DynamicModule> {
     case 'planout':
     case 'planout_noread':
     case 'planout_manual':
+    case 'planout_async':
       return {
         module: class PlanoutApp {},
         imports: [
@@ -116,10 +117,13 @@ async function appModule(): Promise<DynamicModule> {
             experiments: [Exp1, ...Array.from({ length: config.experiments - 1 }, (_, i) => filler(i) as typeof Exp1)],
             inputs: userInputs,
             logFile: config.logFile,
+            // Nothing here injects PlanoutService, so 'auto' leaves AsyncLocalStorage off;
+            // planout_async (diagnostic) forces it on, as an app with services using it gets.
+            ...(config.variant === 'planout_async' ? { asyncContext: true } : {}),
           }),
         ],
         // planout_noread (diagnostic): the module and its interceptor, a route that reads nothing.
-        controllers: [config.variant === 'planout' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
+        controllers: [config.variant === 'planout' || config.variant === 'planout_async' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
     case 'openfeature':
       // Imported only here: @openfeature/server-sdk needs its peer @openfeature/core.

@@ -139,9 +139,11 @@ runSuite('http', async ({ quick }) => {
     if (!skipOpenFeature) configs.push({ key: `${adapter}.openfeature`, config: { adapter, variant: 'openfeature', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.planout_10`, config: { adapter, variant: 'planout', experiments: 10, logFile } });
     configs.push({ key: `${adapter}.planout_100`, config: { adapter, variant: 'planout', experiments: 100, logFile } });
-    // Diagnostics: the module's interceptor alone, and the params without exposure logging.
+    // Diagnostics: the module's interceptor alone, the params without exposure logging, and with AsyncLocalStorage on.
     configs.push({ key: `${adapter}.diag_module_no_read`, config: { adapter, variant: 'planout_noread', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.diag_params_manual_exposure`, config: { adapter, variant: 'planout_manual', experiments: 1, logFile } });
+    // The @Param route with AsyncLocalStorage forced on (what an app whose services inject PlanoutService gets).
+    configs.push({ key: `${adapter}.diag_async_context`, config: { adapter, variant: 'planout_async', experiments: 1, logFile } });
   }
   const runs: Record<string, RunResult[]> = {};
   try {

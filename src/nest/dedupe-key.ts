@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 
 /** JSON with sorted object keys and bigints as `123n`, so equal values give equal text. */
@@ -16,7 +16,8 @@ export function stableStringify(value: unknown): string {
     case 'object': {
       if (Array.isArray(value)) return '[' + value.map(stableStringify).join(',') + ']';
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = Object.keys(obj);
+      if (keys.length > 1) keys.sort();
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         if (i) out += ',';
@@ -29,11 +30,29 @@ export function stableStringify(value: unknown): string {
   }
 }
 
+// One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object of `createHash`.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+const sha1Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('sha1', text, 'hex')
+    : (text) => crypto.createHash('sha1').update(text, 'utf8').digest('hex');
+
 /**
  * The exposure cache key of `record`: experiment name, then a hash of salt, checksum,
  * inputs and params, so a changed assignment (new salt, new code, new params) logs again.
+ * The hashed text is `stableStringify([salt, checksum, inputs, params])`, built without
+ * the array (keys stay the same across versions, so a shared cache stays valid).
  */
 export function exposureDedupeKey(record: PlanoutLogRecord): string {
-  const text = stableStringify([record.salt, record.checksum ?? null, record.inputs, record.params]);
-  return record.name + ':' + createHash('sha1').update(text, 'utf8').digest('hex');
+  const text =
+    '[' +
+    stableStringify(record.salt) +
+    ',' +
+    stableStringify(record.checksum ?? null) +
+    ',' +
+    stableStringify(record.inputs) +
+    ',' +
+    stableStringify(record.params) +
+    ']';
+  return record.name + ':' + sha1Hex(text);
 }

@@ -13,7 +13,7 @@ interface ParamRef {
 }
 
 function requestContext(ctx: ExecutionContext, type: Function): PlanoutRequestContext {
-  const found = contextOf(ctx.getArgByIndex(0));
+  const found = contextOf(ctx.getArgByIndex(0), ctx);
   if (found === undefined) {
     throw new PlanoutError('no Planout context for this route: is PlanoutModule imported (its interceptor applies globally)?', {
       experiment: type.name,

@@ -19,7 +19,9 @@ const WARN_INTERVAL_MS = 10_000;
 
 /**
  * Takes records from experiments and delivers them off the request path: `enqueue` only
- * pushes to a queue drained on the next `setImmediate`. Exposures are deduplicated
+ * pushes to a queue, drained as one batch on the next `setImmediate`. With a synchronous
+ * cache and sink (the defaults) a record is handled without any promise; asynchronous
+ * backends continue with promises from their first asynchronous answer. Exposures are deduplicated
  * through the {@link ExposureCache} (identical keys in flight are coalesced in this
  * process) and marked only after the sink accepted them; events, and exposures flagged
  * `overridden` (QA overrides), are never deduplicated.
@@ -31,7 +33,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
   private queue: PlanoutLogRecord[] = [];
   private scheduled = false;
   private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly pending = new Set<Promise<void>>();
+  private readonly pending = new Set<Promise<unknown>>();
   private readonly lastWarned = new Map<string, number>();
   private readonly ttlMs: number | undefined;
   private closed = false;
@@ -82,38 +84,64 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    for (const record of batch) {
-      const task = record.event === 'exposure' ? this.expose(record) : this.write(record).then(() => undefined);
-      this.pending.add(task);
-      void task.finally(() => this.pending.delete(task));
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i]!;
+      // QA overrides: logged (flagged) but kept out of the cache, so a forced assignment that
+      // happens to equal the unit's real one never suppresses the real exposure.
+      if (record.event === 'exposure' && record.overridden !== true) this.expose(record);
+      else this.track(this.write(record));
     }
   };
 
-  private expose(record: PlanoutLogRecord): Promise<void> {
-    // QA overrides: logged (flagged) but kept out of the cache, so a forced assignment that
-    // happens to equal the unit's real one never suppresses the real exposure.
-    if (record.overridden === true) return this.write(record).then(() => undefined);
+  /**
+   * Deduplicates and writes one exposure. Synchronous while the cache and the sink answer
+   * synchronously (the defaults); continues with promises from the first one that does not.
+   */
+  private expose(record: PlanoutLogRecord): void {
     let key: string;
     try {
       key = exposureDedupeKey(record);
     } catch (error) {
       // Unserializable inputs: log without deduplication rather than lose the exposure.
       this.warn('key', `cannot build the dedupe key of an exposure of "${record.name}": ${message(error)}`);
-      return this.write(record).then(() => undefined);
+      this.track(this.write(record));
+      return;
     }
-    if (this.inFlight.has(key)) {
+    // Empty unless a backend answers asynchronously: skip the lookup then.
+    if (this.inFlight.size !== 0 && this.inFlight.has(key)) {
       this.metrics.increment('deduplicated');
-      return Promise.resolve();
+      return;
     }
-    const task = this.exposeOnce(key, record).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, task);
-    return task;
+    let seen: boolean | Promise<boolean>;
+    try {
+      seen = this.cache.has(key);
+    } catch (error) {
+      this.cacheFailed('has', error);
+      seen = false;
+    }
+    if (typeof seen !== 'boolean') {
+      this.coalesce(key, this.exposeAfterHas(key, record, seen));
+      return;
+    }
+    if (seen) {
+      this.metrics.increment('deduplicated');
+      return;
+    }
+    const written = this.write(record);
+    if (typeof written !== 'boolean') {
+      this.coalesce(key, this.markAfterWrite(key, written));
+      return;
+    }
+    if (written) {
+      const marked = this.mark(key);
+      if (marked !== undefined) this.coalesce(key, marked);
+    }
   }
 
-  private async exposeOnce(key: string, record: PlanoutLogRecord): Promise<void> {
+  private async exposeAfterHas(key: string, record: PlanoutLogRecord, has: Promise<boolean>): Promise<void> {
     let seen = false;
     try {
-      seen = await this.cache.has(key);
+      seen = await has;
     } catch (error) {
       this.cacheFailed('has', error);
     }
@@ -121,26 +149,69 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       this.metrics.increment('deduplicated');
       return;
     }
-    if (!(await this.write(record))) return;
-    try {
-      await this.cache.mark(key, this.ttlMs);
-    } catch (error) {
-      this.cacheFailed('mark', error);
-    }
+    await this.markAfterWrite(key, this.write(record));
   }
 
-  /** Hands `record` to the sink; true when accepted. */
-  private async write(record: PlanoutLogRecord): Promise<boolean> {
+  private async markAfterWrite(key: string, written: boolean | Promise<boolean>): Promise<void> {
+    if (await written) await this.mark(key);
+  }
+
+  /** Marks `key`; a promise only when the cache answered with one (failures are counted, never thrown). */
+  private mark(key: string): Promise<void> | undefined {
+    let result: void | Promise<void>;
     try {
-      await this.sink.write(record);
+      result = this.cache.mark(key, this.ttlMs);
+    } catch (error) {
+      this.cacheFailed('mark', error);
+      return undefined;
+    }
+    if (!isThenable(result)) return undefined;
+    return Promise.resolve(result).then(undefined, (error: unknown) => this.cacheFailed('mark', error));
+  }
+
+  /** Exposures of `key` are deduplicated in this process until `task` settles. */
+  private coalesce(key: string, task: Promise<void>): void {
+    const settled = task.finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, settled);
+    this.track(settled);
+  }
+
+  /** Keeps an asynchronous step visible to {@link whenIdle}. */
+  private track(task: boolean | Promise<unknown>): void {
+    if (typeof task === 'boolean') return;
+    this.pending.add(task);
+    void task.finally(() => this.pending.delete(task));
+  }
+
+  /**
+   * Hands `record` to the sink: true / false (accepted / rejected) when the sink answered
+   * synchronously, else a promise of it. Never throws or rejects.
+   */
+  private write(record: PlanoutLogRecord): boolean | Promise<boolean> {
+    let result: void | Promise<void>;
+    try {
+      result = this.sink.write(record);
+    } catch (error) {
+      return this.writeFailed(record, error);
+    }
+    if (!isThenable(result)) {
       this.metrics.increment('accepted');
       return true;
-    } catch (error) {
-      this.metrics.increment('failed');
-      this.metrics.recordError(error);
-      this.warn('sink', `log sink rejected a "${record.event}" record of "${record.name}": ${message(error)}`);
-      return false;
     }
+    return Promise.resolve(result).then(
+      () => {
+        this.metrics.increment('accepted');
+        return true;
+      },
+      (error: unknown) => this.writeFailed(record, error),
+    );
+  }
+
+  private writeFailed(record: PlanoutLogRecord, error: unknown): false {
+    this.metrics.increment('failed');
+    this.metrics.recordError(error);
+    this.warn('sink', `log sink rejected a "${record.event}" record of "${record.name}": ${message(error)}`);
+    return false;
   }
 
   private cacheFailed(op: string, error: unknown): void {
@@ -164,6 +235,10 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     this.lastWarned.set(kind, now);
     this.logger.warn(text);
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function message(error: unknown): string {

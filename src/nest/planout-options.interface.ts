@@ -84,6 +84,17 @@ export interface PlanoutModuleOptions {
    * has side effects.
    */
   validateAssignments?: boolean;
+  /**
+   * Keep the request's context in AsyncLocalStorage while the handler runs, so that
+   * `PlanoutService` finds the current request's experiments in services deep in the call
+   * tree (even after `await`). The param decorators never need it. Default `'auto'`: on when
+   * some provider, controller, enhancer or middleware of the app injects `PlanoutService`
+   * (read from the DI metadata at bootstrap), off otherwise, which spares every promise of
+   * the process Node's async-hooks cost. Set `true` when `PlanoutService` is only reached
+   * through `moduleRef.get` or lazily loaded modules; `false` to opt out.
+   * `PlanoutService.run()` always uses AsyncLocalStorage.
+   */
+  asyncContext?: 'auto' | boolean;
   /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
   overrides?: PlanoutOverridesOptions;
 }

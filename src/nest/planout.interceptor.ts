@@ -1,27 +1,53 @@
-import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor, type OnModuleInit } from '@nestjs/common';
+import { ModulesContainer, Reflector } from '@nestjs/core';
 import type { Observable } from 'rxjs';
+import { appInjectsPlanoutService } from './async-context-detection.js';
 import { MANUAL_EXPOSURE_METADATA } from './planout.constants.js';
 import { PlanoutRegistry } from './planout.registry.js';
-import { attachContext, PlanoutRequestContext, runInContext } from './request-context.js';
+import { attachContext, PlanoutRequestContext, runInContext, type PlanoutContextSource } from './request-context.js';
 
 /**
  * Gives each request its experiment context: attached to the request (for the param
- * decorators) and active in AsyncLocalStorage while the handler runs (for services).
- * Nothing is assigned here; instances are built when first used. Guards and exception
- * filters run outside this context.
+ * decorators) and, when `asyncContext` is on, active in AsyncLocalStorage while the
+ * handler runs (for services). Without AsyncLocalStorage the interceptor attaches only
+ * itself and the context is built on the first read, so a route that reads no experiment
+ * costs one property set. Nothing is assigned here; instances are built when first used.
+ * Guards and exception filters run outside this context.
  */
 @Injectable()
-export class PlanoutInterceptor implements NestInterceptor {
+export class PlanoutInterceptor implements NestInterceptor, PlanoutContextSource, OnModuleInit {
   // Route metadata is static: read it once per handler.
   private readonly autoExposureByHandler = new WeakMap<Function, boolean>();
 
   constructor(
     private readonly registry: PlanoutRegistry,
     private readonly reflector: Reflector,
+    private readonly modules: ModulesContainer,
   ) {}
 
+  onModuleInit(): void {
+    if (this.registry.asyncContextMode === 'auto') this.registry.asyncContext = appInjectsPlanoutService(this.modules);
+  }
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const request: unknown = context.getArgByIndex(0);
+    const key = typeof request === 'object' && request !== null ? request : undefined;
+    if (!this.registry.asyncContext) {
+      if (key !== undefined) attachContext(key, this);
+      return next.handle();
+    }
+    const state = new PlanoutRequestContext(this.registry, key, context, this.autoExposureFor(context));
+    if (key !== undefined) attachContext(key, state);
+    // Nest binds the handler's async scope when handle() is called, so run() around it suffices.
+    return runInContext(state, () => next.handle());
+  }
+
+  /** The context of `request`, built on its first read (the lazy path). */
+  createContext(request: object, execution: ExecutionContext): PlanoutRequestContext {
+    return new PlanoutRequestContext(this.registry, request, execution, this.autoExposureFor(execution));
+  }
+
+  private autoExposureFor(context: ExecutionContext): boolean {
     const handler = context.getHandler();
     let auto = this.autoExposureByHandler.get(handler);
     if (auto === undefined) {
@@ -29,11 +55,6 @@ export class PlanoutInterceptor implements NestInterceptor {
       auto = this.registry.autoExposureLogging ? manual !== true : manual === false;
       this.autoExposureByHandler.set(handler, auto);
     }
-    const request: unknown = context.getArgByIndex(0);
-    const key = typeof request === 'object' && request !== null ? request : undefined;
-    const state = new PlanoutRequestContext(this.registry, key, context, auto);
-    if (key !== undefined) attachContext(key, state);
-    // Nest binds the handler's async scope when handle() is called, so run() around it suffices.
-    return runInContext(state, () => next.handle());
+    return auto;
   }
 }

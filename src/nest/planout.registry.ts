@@ -60,6 +60,13 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
   private overridesReader: RequestOverridesReader | undefined;
   readonly autoExposureLogging: boolean;
+  /** The `asyncContext` option as given. */
+  readonly asyncContextMode: 'auto' | boolean;
+  /**
+   * Whether the interceptor runs requests in AsyncLocalStorage: the option, or under
+   * `'auto'` what the interceptor detected at bootstrap.
+   */
+  asyncContext: boolean;
 
   constructor(
     private readonly moduleRef: ModuleRef,
@@ -68,6 +75,8 @@ export class PlanoutRegistry implements OnModuleInit {
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
+    this.asyncContextMode = options.asyncContext ?? 'auto';
+    this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
     this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
   }
@@ -98,6 +107,21 @@ export class PlanoutRegistry implements OnModuleInit {
       claim(binding.name, binding.name, undefined);
       this.namespaces.set(type, binding);
     }
+  }
+
+  /**
+   * `PlanoutService` found no context while `asyncContext` was resolved off under `'auto'`
+   * (it is reached without injection, e.g. `moduleRef.get`): turn it on for later requests.
+   * Returns whether it did.
+   */
+  enableAsyncContextLate(): boolean {
+    if (this.asyncContext || this.asyncContextMode !== 'auto') return false;
+    this.asyncContext = true;
+    this.logger.warn(
+      "PlanoutService was used without a request context while asyncContext ('auto') was off, as nothing injects it: " +
+        'on from the next request. Set PlanoutModule asyncContext: true to have it from the start.',
+    );
+    return true;
   }
 
   /** Whether `type` is a registered experiment. */

@@ -10,7 +10,7 @@ import { currentContext, PlanoutRequestContext, runInContext } from './request-c
 
 /**
  * Experiments from services: the current request's instances (through AsyncLocalStorage,
- * no REQUEST scope), exposure and event logging, the per-request auto-exposure toggle,
+ * no REQUEST scope; see the `asyncContext` option), exposure and event logging, the per-request auto-exposure toggle,
  * and instances with explicit inputs outside HTTP (cron jobs, queue consumers).
  */
 @Injectable()
@@ -48,7 +48,11 @@ export class PlanoutService {
   /** Turns auto-exposure off for the rest of the current request. */
   disableAutoExposure(): void {
     const context = currentContext();
-    if (context === undefined) throw new PlanoutError('disableAutoExposure() needs a request or run() context');
+    if (context === undefined) {
+      const hint = this.registry.asyncContext ? '' : ' (asyncContext is off: set PlanoutModule asyncContext: true)';
+      this.registry.enableAsyncContextLate();
+      throw new PlanoutError(`disableAutoExposure() needs a request or run() context${hint}`);
+    }
     context.disableAutoExposure();
   }
 
@@ -87,7 +91,9 @@ export class PlanoutService {
   private context(type: Function): PlanoutRequestContext {
     const context = currentContext();
     if (context === undefined) {
-      throw new PlanoutError('no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside HTTP', {
+      const hint = this.registry.asyncContext ? '' : ' (asyncContext is off: set PlanoutModule asyncContext: true for services called from handlers)';
+      this.registry.enableAsyncContextLate();
+      throw new PlanoutError(`no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside HTTP${hint}`, {
         experiment: type.name,
       });
     }

@@ -78,8 +78,21 @@ export class PlanoutRequestContext {
   }
 }
 
-// Keyed by the raw Node request: the object Express hands out, `req.raw` on Fastify.
-const contexts = new WeakMap<object, PlanoutRequestContext>();
+/**
+ * Builds a request's context on first use. The interceptor attaches itself to each request
+ * in its place, so routes that read no experiment allocate nothing.
+ */
+export interface PlanoutContextSource {
+  createContext(request: object, execution: ExecutionContext): PlanoutRequestContext;
+}
+
+type Attached = PlanoutRequestContext | PlanoutContextSource;
+
+// Kept on the raw Node request (the object Express hands out, `req.raw` on Fastify) under a
+// symbol: cheaper than a WeakMap entry per request, and gone with the request. Objects that
+// cannot take a property (frozen RPC payloads) use the WeakMap.
+const CONTEXT = Symbol('nestjs-planout.context');
+const frozenContexts = new WeakMap<object, Attached>();
 const storage = new AsyncLocalStorage<PlanoutRequestContext>();
 
 /** The key of `request` in the per-request map (`req.raw ?? req`). */
@@ -88,15 +101,35 @@ export function rawRequest(request: object): object {
   return typeof raw === 'object' && raw !== null ? raw : request;
 }
 
-export function attachContext(request: object, context: PlanoutRequestContext): void {
-  contexts.set(rawRequest(request), context);
+/** Attaches `context` to `request`, or the `source` that builds it on first use. */
+export function attachContext(request: object, context: Attached): void {
+  setAttached(rawRequest(request), context);
 }
 
-/** The context of `request`, else of the current async call tree. */
-export function contextOf(request: unknown): PlanoutRequestContext | undefined {
+function setAttached(key: object, value: Attached): void {
+  if (Object.isExtensible(key)) (key as { [CONTEXT]?: Attached })[CONTEXT] = value;
+  else frozenContexts.set(key, value);
+}
+
+function getAttached(key: object): Attached | undefined {
+  // Own property only: a request object derived from another must not inherit its context.
+  return Object.hasOwn(key, CONTEXT) ? (key as { [CONTEXT]?: Attached })[CONTEXT] : frozenContexts.get(key);
+}
+
+/**
+ * The context of `request` (built now if only its source was attached and `execution`
+ * is given), else of the current async call tree.
+ */
+export function contextOf(request: unknown, execution?: ExecutionContext): PlanoutRequestContext | undefined {
   if (typeof request === 'object' && request !== null) {
-    const found = contexts.get(rawRequest(request));
-    if (found !== undefined) return found;
+    const key = rawRequest(request);
+    const found = getAttached(key);
+    if (found instanceof PlanoutRequestContext) return found;
+    if (found !== undefined && execution !== undefined) {
+      const created = found.createContext(request, execution);
+      setAttached(key, created);
+      return created;
+    }
   }
   return storage.getStore();
 }

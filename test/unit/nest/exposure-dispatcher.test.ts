@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
 import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
@@ -39,6 +40,131 @@ describe('dedupe key', () => {
     for (const change of [{ salt: 's' }, { checksum: 'ffffffff' }, { inputs: { userid: 'v' } }, { params: { a: 2 } }, { name: 'Exp2' }]) {
       expect(exposureDedupeKey(record(change))).not.toBe(base);
     }
+  });
+});
+
+describe('dedupe key format', () => {
+  it('is the name and the SHA-1 of stableStringify([salt, checksum, inputs, params]), as before the fast path', () => {
+    for (const r of [record(), record({ checksum: undefined, inputs: { b: 'x"y', a: 2n }, params: { z: [1, { q: null }], a: true } })]) {
+      const text = stableStringify([r.salt, r.checksum ?? null, r.inputs, r.params]);
+      expect(exposureDedupeKey(r)).toBe(`${r.name}:${createHash('sha1').update(text, 'utf8').digest('hex')}`);
+    }
+  });
+});
+
+/** Resolves after the dispatcher's setImmediate drain. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A synchronous sink that can be made to throw. */
+class SyncSink extends LogSink {
+  readonly records: PlanoutLogRecord[] = [];
+  fail = false;
+  write(r: PlanoutLogRecord): void {
+    if (this.fail) throw new Error('sync nope');
+    this.records.push(r);
+  }
+}
+
+describe('ExposureDispatcher, synchronous cache and sink', () => {
+  it('writes, marks and deduplicates a batch within the drain, with nothing left pending', async () => {
+    const sink = new SyncSink();
+    const cache = new InMemoryExposureCache();
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(sink, cache, metrics);
+    d.enqueue(record());
+    d.enqueue(record());
+    d.enqueue(record({ inputs: { userid: 'v' } }));
+    d.enqueue(record({ event: 'conversion' }));
+    expect(sink.records).toHaveLength(0);
+    await nextTurn();
+    expect(sink.records.map((r) => [r.event, r.inputs.userid])).toEqual([
+      ['exposure', 'u'],
+      ['exposure', 'v'],
+      ['conversion', 'u'],
+    ]);
+    expect(cache.has(exposureDedupeKey(record()))).toBe(true);
+    expect(metrics.snapshot()).toMatchObject({ accepted: 3, deduplicated: 1, failed: 0 });
+  });
+
+  it('does not mark the cache when the sink throws, and logs the exposure on a later request', async () => {
+    const sink = new SyncSink();
+    const cache = new InMemoryExposureCache();
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(sink, cache, metrics);
+    sink.fail = true;
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(cache.has(exposureDedupeKey(record()))).toBe(false);
+    sink.fail = false;
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(sink.records).toHaveLength(1);
+    expect(metrics.snapshot()).toMatchObject({ failed: 1, accepted: 1 });
+  });
+
+  it('counts a throwing has() as a cache error and still writes the exposure', async () => {
+    class BrokenCache extends ExposureCache {
+      marked = 0;
+      has(): boolean {
+        throw new Error('down');
+      }
+      mark(): void {
+        this.marked++;
+      }
+    }
+    const sink = new SyncSink();
+    const cache = new BrokenCache();
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(sink, cache, metrics);
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(sink.records).toHaveLength(1);
+    expect(cache.marked).toBe(1);
+    expect(metrics.snapshot()).toMatchObject({ cacheErrors: 1, accepted: 1 });
+  });
+
+  it('coalesces while an asynchronous sink holds the exposure, and marks only after it accepted', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    class HeldSink extends LogSink {
+      write(): Promise<void> {
+        order.push('write');
+        return new Promise<void>((resolve) => (release = resolve)).then(() => void order.push('accepted'));
+      }
+    }
+    class OrderedCache extends InMemoryExposureCache {
+      override mark(key: string, ttlMs?: number): void {
+        order.push('mark');
+        super.mark(key, ttlMs);
+      }
+    }
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(new HeldSink(), new OrderedCache(), metrics);
+    d.enqueue(record());
+    await nextTurn();
+    d.enqueue(record());
+    await nextTurn();
+    expect(order).toEqual(['write']);
+    const idle = d.whenIdle();
+    release();
+    await idle;
+    expect(order).toEqual(['write', 'accepted', 'mark']);
+    expect(metrics.snapshot()).toMatchObject({ accepted: 1, deduplicated: 1 });
+  });
+
+  it('counts a rejecting asynchronous mark() and whenIdle waits for it', async () => {
+    class RejectingMark extends InMemoryExposureCache {
+      override mark(): Promise<void> {
+        return new Promise((_resolve, reject) => setTimeout(() => reject(new Error('mark down')), 5));
+      }
+    }
+    const sink = new SyncSink();
+    const metrics = new PlanoutMetrics();
+    const d = dispatcher(sink, new RejectingMark(), metrics);
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(sink.records).toHaveLength(1);
+    expect(metrics.snapshot()).toMatchObject({ accepted: 1, cacheErrors: 1 });
   });
 });
 
