@@ -18,6 +18,13 @@ export class InMemoryExposureCache extends ExposureCache {
   readonly ttlMs: number;
   /** key → expiry time (epoch ms). */
   private readonly entries = new Map<string, number>();
+  /**
+   * Finds the least recently used key. Kept across evictions: every key it passed was
+   * evicted, so its next key is the oldest. A fresh `keys()` per eviction would rescan the
+   * holes deleted keys leave at the front of the table until V8 rehashes it (≈ 15 µs per
+   * eviction at 100 000 keys).
+   */
+  private oldest: IterableIterator<string> = this.entries.keys();
 
   constructor(options: InMemoryExposureCacheOptions = {}) {
     super();
@@ -43,16 +50,21 @@ export class InMemoryExposureCache extends ExposureCache {
     this.entries.delete(key);
     this.entries.set(key, Date.now() + (ttlMs ?? this.ttlMs));
     if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
+      let oldest = this.oldest.next();
+      if (oldest.done === true) {
+        this.oldest = this.entries.keys();
+        oldest = this.oldest.next();
+      }
       if (oldest.done !== true) this.entries.delete(oldest.value);
     }
   }
 
   clear(): void {
     this.entries.clear();
+    this.oldest = this.entries.keys();
   }
 
   override async close(): Promise<void> {
-    this.entries.clear();
+    this.clear();
   }
 }

@@ -1,0 +1,55 @@
+import { describe, expect, it } from '@jest/globals';
+import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
+
+/** The reference LRU: an array, most recently used last. */
+class ModelLru {
+  readonly keys: string[] = [];
+  constructor(private readonly max: number) {}
+  has(key: string): boolean {
+    const i = this.keys.indexOf(key);
+    if (i < 0) return false;
+    this.keys.splice(i, 1);
+    this.keys.push(key);
+    return true;
+  }
+  mark(key: string): void {
+    const i = this.keys.indexOf(key);
+    if (i >= 0) this.keys.splice(i, 1);
+    this.keys.push(key);
+    if (this.keys.length > this.max) this.keys.shift();
+  }
+  clear(): void {
+    this.keys.length = 0;
+  }
+}
+
+/** A small deterministic PRNG, so a failure replays. */
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+describe('InMemoryExposureCache eviction', () => {
+  it.each([1, 7, 64])('evicts exactly as a reference LRU over random has/mark/clear (maxEntries %i)', (max) => {
+    const random = lcg(max * 7919);
+    const cache = new InMemoryExposureCache({ maxEntries: max });
+    const model = new ModelLru(max);
+    for (let step = 0; step < 20_000; step++) {
+      const key = `k${Math.floor(random() * max * 3)}`;
+      const op = random();
+      if (op < 0.45) expect(cache.has(key)).toBe(model.has(key));
+      else if (op < 0.999) {
+        cache.mark(key);
+        model.mark(key);
+      } else {
+        cache.clear();
+        model.clear();
+      }
+      expect(cache.size).toBe(model.keys.length);
+    }
+    for (const key of model.keys) expect(cache.has(key)).toBe(true);
+  });
+});
