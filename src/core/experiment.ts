@@ -25,6 +25,17 @@ export function normalizeExperimentName(name: string): string {
   return name;
 }
 
+/** A copy of an object's own keys with values made plain (PyFloat unboxed), nested ones copied. */
+function plainCopy(source: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(source);
+  for (let i = 0; i < keys.length; i++) {
+    const value = (source as Record<string, unknown>)[keys[i]];
+    setOwn(out, keys[i], typeof value === 'object' && value !== null ? toPlain(value) : value);
+  }
+  return out;
+}
+
 /** First 8 hex digits of the SHA-1 of `source`. */
 export function shortChecksum(source: string): string {
   return createHash('sha1').update(source, 'utf8').digest('hex').slice(0, 8);
@@ -52,7 +63,9 @@ export abstract class Experiment<
 > {
   private nameValue: string | undefined;
   private saltValue: string | undefined;
-  private readonly inputValues: TInputs;
+  private inputValues: TInputs;
+  /** Whether `inputValues` is our own copy (made before overrides first replace an input). */
+  private ownsInputs = false;
   private readonly assignment: Assignment<TParams>;
   private isSetUp = false;
   private assigned = false;
@@ -62,10 +75,8 @@ export abstract class Experiment<
   private checksumValue: string | undefined;
 
   constructor(inputs: TInputs = {} as TInputs) {
-    // A copy: overrides may replace inputs, and the caller's object must not change.
-    const copy = {} as Record<string, unknown>;
-    for (const key of Object.keys(inputs)) setOwn(copy, key, (inputs as Record<string, unknown>)[key]);
-    this.inputValues = copy as TInputs;
+    // Copied on write: only overrides replace inputs, and the caller's object must not change.
+    this.inputValues = inputs;
     this.assignment = new Assignment<TParams>('');
   }
 
@@ -154,7 +165,12 @@ export abstract class Experiment<
   setOverrides(overrides: Record<string, unknown>): void {
     this.assignment.setOverrides(overrides as PlanoutObject);
     for (const key of Object.keys(overrides)) {
-      if (hasOwn(this.inputValues, key)) setOwn(this.inputValues as Record<string, unknown>, key, overrides[key]);
+      if (!hasOwn(this.inputValues, key)) continue;
+      if (!this.ownsInputs) {
+        this.inputValues = plainCopy(this.inputValues) as TInputs;
+        this.ownsInputs = true;
+      }
+      setOwn(this.inputValues as Record<string, unknown>, key, overrides[key]);
     }
   }
 
@@ -212,7 +228,7 @@ export abstract class Experiment<
     const record: PlanoutLogRecord = {
       name: this.name,
       salt: this.salt,
-      inputs: toPlain(this.inputValues) as Record<string, unknown>,
+      inputs: plainCopy(this.inputValues),
       params: this.paramsSnapshot(),
       event,
       time: Math.floor(Date.now() / 1000),

@@ -200,8 +200,10 @@ describe('class-based experiments', () => {
   });
 
   it('overrides fix params and replace inputs of the same name', () => {
-    const exp = new Exp1({ userid: 1 });
+    const given = { userid: 1 };
+    const exp = new Exp1(given);
     exp.setOverrides({ group_size: 5, userid: 2 });
+    expect(given.userid).toBe(1); // the caller's object is left alone
     const reference = new Exp1({ userid: 2 }).getParams();
     expect(exp.get('group_size')).toBe(5);
     expect(exp.get('specific_goal')).toBe(reference.specific_goal);
