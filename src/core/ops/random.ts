@@ -187,21 +187,27 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   }
 }
 
-// `<experiment salt>.<salt><sep>` strings, kept flat and reused: every unit of an
-// experiment hashes with the same few prefixes. Bounded so odd salts cannot grow it forever.
-const prefixes = new Map<string, Map<string, string>>();
+// `<experiment salt>.<salt><sep>` strings, kept and reused: every unit of an experiment
+// hashes with the same few prefixes. Found by the param salt first (one map read), then by
+// the experiment; bounded so odd salts cannot grow it forever.
+interface PrefixEntry {
+  readonly experimentSalt: string;
+  readonly sep: string;
+  readonly prefix: string;
+  readonly next: PrefixEntry | undefined;
+}
+const prefixes = new Map<string, PrefixEntry>();
 const MAX_PREFIXES = 10_000;
 let prefixCount = 0;
 
 function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
-  let bySalt = prefixes.get(experimentSalt);
-  const key = sep === '.' ? salt : sep + '\u0000' + salt;
-  let prefix = bySalt?.get(key);
-  if (prefix !== undefined) return prefix;
-  prefix = experimentSalt + '.' + salt + sep;
+  const head = prefixes.get(salt);
+  for (let e = head; e !== undefined; e = e.next) {
+    if (e.experimentSalt === experimentSalt && e.sep === sep) return e.prefix;
+  }
+  const prefix = experimentSalt + '.' + salt + sep;
   if (prefixCount < MAX_PREFIXES) {
-    if (bySalt === undefined) prefixes.set(experimentSalt, (bySalt = new Map()));
-    bySalt.set(key, prefix);
+    prefixes.set(salt, { experimentSalt, sep, prefix, next: head });
     prefixCount++;
   }
   return prefix;
