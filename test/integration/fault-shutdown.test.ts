@@ -1,38 +1,35 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { JsonLinesFileSink, PlanoutMetrics } from '../../src/index.js';
 import { createPostgresLogSink } from '../../src/nest/sinks/postgres.sink.js';
 import type { LogSink } from '../../src/nest/log-sink.interface.js';
 import { CapturingLogger } from '../unit/sinks/fixtures.js';
 import { get, startFaultApp, units } from './support/fault-app.js';
+import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
 import { closedPort, until } from './support/tcp-proxy.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `planout_shutdown_${randomBytes(6).toString('hex')}`;
 const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
 const root = process.cwd();
-const sampleOut = path.join(root, `.tmp-fault-sample-${randomBytes(4).toString('hex')}`);
+let sampleOut: string;
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'planout-shutdown-'));
   await admin.query(`CREATE SCHEMA ${schema}`);
-  // The compiled sample app, in a directory of its own (inside the repo, so node_modules resolve).
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.sample.json', '--outDir', sampleOut], {
-    cwd: root,
-  });
+  sampleOut = await buildSampleApp(root);
 }, 120_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  await rm(sampleOut, { recursive: true, force: true });
+  await removeSampleApp(sampleOut);
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
 });

@@ -1,31 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createClient } from '@keyv/redis';
 import { get } from './support/fault-app.js';
+import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
 import { closedPort, until } from './support/tcp-proxy.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `planout-test:${randomBytes(6).toString('hex')}:`;
 const root = process.cwd();
-const sampleOut = path.join(root, `.tmp-fault-sample-${randomBytes(4).toString('hex')}`);
+let sampleOut: string;
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'planout-multi-'));
-  // The compiled sample app, inside the repo so that node_modules resolve.
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.sample.json', '--outDir', sampleOut], {
-    cwd: root,
-  });
+  sampleOut = await buildSampleApp(root);
 }, 120_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  await rm(sampleOut, { recursive: true, force: true });
+  await removeSampleApp(sampleOut);
   const client = createClient({ url: REDIS_URL });
   await client.connect();
   for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {

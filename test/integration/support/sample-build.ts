@@ -1,0 +1,21 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Compiles the sample app into a directory of its own inside the repo (so that its
+ * node_modules resolve) and returns that directory; `main.js` is under `sample-app/`.
+ */
+export async function buildSampleApp(root = process.cwd()): Promise<string> {
+  const out = path.join(root, `.tmp-fault-sample-${randomBytes(4).toString('hex')}`);
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.sample.json', '--outDir', out], {
+    cwd: root,
+  });
+  return out;
+}
+
+export async function removeSampleApp(out: string): Promise<void> {
+  await rm(out, { recursive: true, force: true });
+}
