@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -11,7 +11,7 @@ import { createPostgresLogSink } from '../../src/nest/sinks/postgres.sink.js';
 import type { LogSink } from '../../src/nest/log-sink.interface.js';
 import { CapturingLogger } from '../unit/sinks/fixtures.js';
 import { get, startFaultApp, units } from './support/fault-app.js';
-import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
+import { buildSampleApp, exp1ExposureUnits, removeSampleApp } from './support/sample-build.js';
 import { closedPort, until } from './support/tcp-proxy.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -33,17 +33,6 @@ afterAll(async () => {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
 });
-
-/** Units of the JSON-lines file's Exp1 exposures. */
-async function fileUnits(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { name: string; event: string; inputs: { userid: string } })
-    .filter((r) => r.name === 'Exp1' && r.event === 'exposure')
-    .map((r) => r.inputs.userid);
-}
 
 async function tableUnits(table: string): Promise<string[]> {
   const result = await admin.query<{ unit: string }>(
@@ -77,7 +66,7 @@ async function loadAndStop(base: string, route: string, all: string[], stopAfter
 
 describe('app.close() during load (in-process Nest app)', () => {
   const variants: [string, (metrics: PlanoutMetrics) => LogSink, () => Promise<string[]>][] = [
-    ['JSON lines', (metrics) => new JsonLinesFileSink({ path: path.join(dir, 'close.jsonl'), metrics }), () => fileUnits(path.join(dir, 'close.jsonl'))],
+    ['JSON lines', (metrics) => new JsonLinesFileSink({ path: path.join(dir, 'close.jsonl'), metrics }), () => exp1ExposureUnits(path.join(dir, 'close.jsonl'))],
     [
       'PostgreSQL',
       (metrics) =>
@@ -129,7 +118,7 @@ describe('SIGTERM during load (the compiled sample app as a child process)', () 
 
   it('JSON lines: every unit answered 200 has its exposure in the file after the process exits', async () => {
     const file = path.join(dir, 'sigterm.jsonl');
-    const { exit } = await runSample({ PLANOUT_LOG_FILE: file }, () => fileUnits(file));
+    const { exit } = await runSample({ PLANOUT_LOG_FILE: file }, () => exp1ExposureUnits(file));
     // Nest runs the shutdown hooks, then re-raises the signal to end the process.
     expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
   }, 60_000);

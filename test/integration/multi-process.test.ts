@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient } from '@keyv/redis';
 import { get } from './support/fault-app.js';
-import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
+import { buildSampleApp, exp1ExposureUnits, removeSampleApp } from './support/sample-build.js';
 import { closedPort, until } from './support/tcp-proxy.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -55,16 +55,6 @@ async function startInstance(name: string): Promise<Instance> {
   return { child, base: `http://127.0.0.1:${port}`, logFile, exited };
 }
 
-async function exposures(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { name: string; event: string; inputs: { userid: string } })
-    .filter((r) => r.name === 'Exp1' && r.event === 'exposure')
-    .map((r) => r.inputs.userid);
-}
-
 /** Exposure marks in Redis under this run's prefix. */
 async function markCount(): Promise<number> {
   const client = createClient({ url: REDIS_URL });
@@ -99,8 +89,8 @@ describe('two app processes sharing one Redis (the compiled sample app)', () => 
       b.child.kill('SIGTERM');
       await Promise.all([a.exited, b.exited]);
     }
-    const fromA = await exposures(a.logFile);
-    const fromB = await exposures(b.logFile);
+    const fromA = await exp1ExposureUnits(a.logFile);
+    const fromB = await exp1ExposureUnits(b.logFile);
     expect(fromA.length).toBe(120);
     expect(fromB).toEqual([]);
     expect(new Set(fromA).size).toBe(120);

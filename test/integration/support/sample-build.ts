@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -18,4 +18,15 @@ export async function buildSampleApp(root = process.cwd()): Promise<string> {
 
 export async function removeSampleApp(out: string): Promise<void> {
   await rm(out, { recursive: true, force: true });
+}
+
+/** The units of the Exp1 exposures in a JSON-lines log ([] when the file does not exist). */
+export async function exp1ExposureUnits(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { name: string; event: string; inputs: { userid: string } })
+    .filter((r) => r.name === 'Exp1' && r.event === 'exposure')
+    .map((r) => r.inputs.userid);
 }
