@@ -70,7 +70,7 @@ export class PlanoutRegistry implements OnModuleInit {
 
   constructor(
     private readonly moduleRef: ModuleRef,
-    private readonly dispatcher: ExposureDispatcher,
+    dispatcher: ExposureDispatcher,
     private readonly metrics: PlanoutMetrics,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {

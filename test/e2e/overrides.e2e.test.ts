@@ -132,7 +132,7 @@ describe.each(PLATFORMS)('QA overrides on %s', (platform: Platform) => {
   });
 
   it('allow predicate: unsigned JSON applies when it returns true; signed tokens work regardless', async () => {
-    const { server, recorder, metrics, real } = await start({ secret: SECRET, allow: isInternal });
+    const { server, recorder, metrics } = await start({ secret: SECRET, allow: isInternal });
     const json = '{"ColorExperiment":{"color":"green"}}';
     const allowed = await request(server).get('/items/1').query({ userid: 'u-int' }).set(HEADER, json).set('x-internal', '1').expect(200);
     expect(allowed.body.color).toBe('green');
