@@ -6,7 +6,7 @@ export function stableStringify(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'number':
       return Number.isFinite(value) ? String(value) : JSON.stringify(String(value));
     case 'boolean':
@@ -17,16 +17,47 @@ export function stableStringify(value: unknown): string {
       if (Array.isArray(value)) return '[' + value.map(stableStringify).join(',') + ']';
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj);
-      if (keys.length > 1) keys.sort();
+      sortKeys(keys);
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         if (i) out += ',';
-        out += JSON.stringify(keys[i]) + ':' + stableStringify(obj[keys[i]!]);
+        out += quote(keys[i]!) + ':' + stableStringify(obj[keys[i]!]);
       }
       return out + '}';
     }
     default:
       return JSON.stringify(String(value));
+  }
+}
+
+/** What `JSON.stringify` escapes: quote, backslash, control characters, (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** `JSON.stringify(text)`, without the native call when nothing needs escaping (ids, keys). */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : '"' + text + '"';
+}
+
+/**
+ * Sorts like `keys.sort()` (UTF-16 code unit order; keys are distinct, so stability does
+ * not matter), by insertion for the few keys of inputs and params: the default sort's
+ * comparator costs more than the whole sort of three keys.
+ */
+function sortKeys(keys: string[]): void {
+  const n = keys.length;
+  if (n < 2) return;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
   }
 }
 
