@@ -3,18 +3,7 @@ import { PlanoutError } from '../../src/core/errors.js';
 import { DEFAULT_OPERATORS, Interpreter, OperatorRegistry } from '../../src/core/interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from '../../src/core/json.js';
 import { PyFloat, setOwn, type PlanoutObject, type PlanoutValue } from '../../src/core/values.js';
-
-/** mulberry32: small, fast, and the same sequence on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../support/prng.js';
 
 const OPS = DEFAULT_OPERATORS.names();
 const BAD_OPS = ['nope', '', 'Set', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'boom', 'jsError'];
@@ -26,7 +15,7 @@ const NAMES = ['a', 'b', 'x', 'u', 'experiment_salt', 'salt_sep', '__proto__', '
 const STRINGS = ['', 'a', 'abc', '0', ' ', "it's", 'q"uote', 'back\\slash', 'h\u00e9', '\u{1F600}', '1e5', ' 2.5 ', 'nan', '-inf'];
 
 function generator(seed: number) {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)];
 

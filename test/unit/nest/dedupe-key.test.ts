@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
 import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
+import { seededRandom } from '../../support/prng.js';
 
 /** stableStringify before its JSON.stringify fast path: the text the keys must keep. */
 function reference(value: unknown): string {
@@ -35,18 +36,6 @@ function reference(value: unknown): string {
 function referenceKey(r: PlanoutLogRecord): string {
   const text = reference([r.salt, r.checksum ?? null, r.inputs, r.params]);
   return `${r.name}:${createHash('sha1').update(text, 'utf8').digest('hex')}`;
-}
-
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KEYS = ['a', 'b', 'userid', 'group_size', 'ratings_goal', 'specific_goal', 'Z', '', '0', '1', '10', '9', '01', '-1', '1.5',
@@ -109,7 +98,7 @@ describe('stableStringify', () => {
 
   it('gives the same text as before the fast path, on random flat and nested values', () => {
     for (let seed = 1; seed <= 20_000; seed++) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const v = seed % 2 === 0 ? object(r, 0, true) : value(r, 0, seed % 3 === 0);
       const expected = reference(v);
       const actual = stableStringify(v);
@@ -152,7 +141,7 @@ describe('exposureDedupeKey', () => {
 
   it('is the same key as before the fast path, for random records', () => {
     for (let seed = 1; seed <= 10_000; seed++) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const record: PlanoutLogRecord = {
         ...base,
         name: pick(r, ['Exp1', 'exp"2']),
