@@ -49,11 +49,14 @@ export class GermanyExperiment {
   }
 }
 
-/** The trade-price example: units drawn 0.99 get 0.5 and are not in the experiment. */
+/**
+ * The seeds' trade-price example ("Logging return values"): units drawn 0.99 are moved to
+ * 0.5 and are not in the experiment, so they get no exposure record.
+ */
 @Experiment({ name: 'TradePrice' })
 export class PriceExperiment {
   assign(params: Assignment<{ trade_price: number }>, inputs: UserInputs): boolean {
-    params.set('trade_price', new UniformChoice({ choices: [0.99, 1.99, 2.99], unit: inputs.userid }));
+    params.set('trade_price', new UniformChoice({ choices: [0.1, 0.25, 0.5, 0.99], unit: inputs.userid }));
     if (params.get('trade_price') === 0.99) {
       params.set('trade_price', 0.5);
       return false;

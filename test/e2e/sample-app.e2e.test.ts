@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { InMemorySink, LogSink } from '../../src/index.js';
+import { Assignment, InMemorySink, LogSink, UniformChoice } from '../../src/index.js';
 import { getPlanoutRecorder, type PlanoutRecorder } from '../../src/testing/index.js';
 import { AppModule } from '../../sample-app/app.module.js';
 import { createApp, PLATFORMS } from './support.js';
@@ -48,16 +48,38 @@ describe.each(PLATFORMS)('sample app on %s', (platform) => {
     expect((await records()).map((r) => r.name)).toEqual(['GermanyFeature']);
   });
 
-  it('GET /price: units drawn 0.99 get 0.5 and no exposure', async () => {
+  it('GET /price: the seeds’ trade price; units drawn 0.99 get 0.5 and no exposure', async () => {
     recorder.clear();
-    const prices: number[] = [];
-    for (let u = 0; u < 30; u++) prices.push((await request(app.getHttpServer()).get(`/price?userid=${u}`).expect(200)).body.trade_price);
-    expect(prices).toContain(0.5);
-    expect(prices.every((p) => [0.5, 1.99, 2.99].includes(p))).toBe(true);
-    const logged = await records();
-    expect(logged).toHaveLength(prices.filter((p) => p !== 0.5).length);
-    expect(logged.every((r) => r.params.trade_price !== 0.5)).toBe(true);
+    const units = 200;
+    const answered = new Map<string, number>();
+    for (let u = 0; u < units; u++) {
+      answered.set(String(u), (await request(app.getHttpServer()).get(`/price?userid=${u}`).expect(200)).body.trade_price);
+    }
+    const logged = new Map((await records()).map((r) => [String(r.inputs.userid), r] as const));
+    const arms = new Map<number, number>();
+    for (const [userid, price] of answered) {
+      // The arm this unit was drawn, by the reference's hashing (salt TradePrice.trade_price).
+      const draw = new Assignment<{ trade_price: number }>('TradePrice');
+      draw.set('trade_price', new UniformChoice({ choices: [0.1, 0.25, 0.5, 0.99], unit: userid }));
+      const arm = draw.get('trade_price')!;
+      arms.set(arm, (arms.get(arm) ?? 0) + 1);
+      if (arm === 0.99) {
+        expect(price).toBe(0.5);
+        expect(logged.has(userid)).toBe(false);
+      } else {
+        expect(price).toBe(arm);
+        expect(logged.get(userid)).toMatchObject({ name: 'TradePrice', event: 'exposure', params: { trade_price: arm } });
+      }
+    }
+    expect(new Set(answered.values())).toEqual(new Set([0.1, 0.25, 0.5]));
+    // About a quarter of the units in each arm; the 0.99 arm is the unlogged quarter.
+    for (const arm of [0.1, 0.25, 0.5, 0.99]) {
+      expect(arms.get(arm)! / units).toBeGreaterThan(0.15);
+      expect(arms.get(arm)! / units).toBeLessThan(0.35);
+    }
+    expect(logged.size).toBe(units - arms.get(0.99)!);
   });
+
 
   it('GET /manual logs only when expose=1', async () => {
     recorder.clear();

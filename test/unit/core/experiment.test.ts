@@ -59,7 +59,7 @@ class GermanyExperiment extends Experiment<{ feature_enabled: number }, { userid
 class PriceExperiment extends Experiment<{ trade_price: number }, { userid: string }> {
   readonly records: PlanoutLogRecord[] = [];
   assign(params: Assignment<{ trade_price: number }>, { userid }: { userid: string }) {
-    params.set('trade_price', new UniformChoice({ choices: [0.99, 1.99, 2.99], unit: userid }));
+    params.set('trade_price', new UniformChoice({ choices: [0.1, 0.25, 0.5, 0.99], unit: userid }));
     if (params.get('trade_price') === 0.99) {
       params.set('trade_price', 0.5);
       return false;
@@ -139,25 +139,33 @@ describe('class-based experiments', () => {
   });
 
   it('the price example remaps 0.99 to 0.5, returns false and logs no exposure', () => {
-    let remapped = 0;
-    let kept = 0;
-    for (let i = 0; i < 60; i++) {
-      const exp = new PriceExperiment({ userid: `user-${i}` });
+    // Draw each unit twice: once through the experiment, once through the bare operator,
+    // so units drawn 0.5 (in the experiment) and 0.99 (moved to 0.5, out) are told apart.
+    const drawn = new Map<number, number>();
+    for (let i = 0; i < 400; i++) {
+      const userid = `user-${i}`;
+      const exp = new PriceExperiment({ userid });
       const price = exp.get('trade_price');
-      if (price === 0.5) {
-        remapped++;
+      const bare = new Assignment<{ trade_price: number }>('PriceExperiment');
+      bare.set('trade_price', new UniformChoice({ choices: [0.1, 0.25, 0.5, 0.99], unit: userid }));
+      const draw = bare.get('trade_price')!;
+      drawn.set(draw, (drawn.get(draw) ?? 0) + 1);
+      if (draw === 0.99) {
+        expect(price).toBe(0.5);
         expect(exp.inExperiment).toBe(false);
         expect(exp.records).toEqual([]);
       } else {
-        kept++;
-        expect([1.99, 2.99]).toContain(price);
+        expect(price).toBe(draw);
+        expect(exp.inExperiment).toBe(true);
         expect(exp.records).toHaveLength(1);
-        expect(exp.records[0].params).toEqual({ trade_price: price });
+        expect(exp.records[0].params).toEqual({ trade_price: draw });
       }
     }
-    expect(remapped).toBeGreaterThan(5);
-    expect(kept).toBeGreaterThan(20);
+    // Every arm is drawn, each about a quarter of the time.
+    expect([...drawn.keys()].sort()).toEqual([0.1, 0.25, 0.5, 0.99]);
+    for (const count of drawn.values()) expect(count).toBeGreaterThan(60);
   });
+
 
   it('previouslyLogged really dedupes exposures across instances', () => {
     const logged = new Set<string>();
