@@ -16,10 +16,13 @@ export function vectorFiles(): string[] {
     .sort();
 }
 
-/** Cases of one vector file, parsed keeping Python's int/float distinction; [] when absent. */
-export function loadCases<T = PlanoutObject>(file: string): T[] {
-  if (!vectorFiles().includes(file)) return [];
-  const doc = parsePlanoutJson(readFileSync(join(VECTORS_DIR, file), 'utf8')) as PlanoutObject;
+/**
+ * Cases of one vector file (in `dir`, the vector folder by default), parsed keeping
+ * Python's int/float distinction; [] when absent.
+ */
+export function loadCases<T = PlanoutObject>(file: string, dir = VECTORS_DIR): T[] {
+  if (!readdirSync(dir).includes(file)) return [];
+  const doc = parsePlanoutJson(readFileSync(join(dir, file), 'utf8')) as PlanoutObject;
   return (doc.cases ?? []) as unknown as T[];
 }
 
