@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { JsonLinesFileSink, PlanoutMetrics } from '../../src/index.js';
+import { CapturingLogger, record } from '../unit/sinks/fixtures.js';
+import { until } from './support/tcp-proxy.js';
+
+const run = promisify(execFile);
+let disk: string;
+let mounted = false;
+let skipReason = '';
+let n = 0;
+
+// A 64 KiB tmpfs is a disk that fills up after a few hundred records. Mounting needs root.
+beforeAll(async () => {
+  disk = await mkdtemp(path.join(tmpdir(), 'planout-diskfull-'));
+  try {
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+    mounted = true;
+  } catch (error) {
+    skipReason = `cannot mount a tmpfs (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
+    console.log(`json-lines disk-full tests skipped: ${skipReason}`);
+  }
+});
+
+afterAll(async () => {
+  // Lazily if still busy (a failed test may leave a file open), so no mount outlives the run.
+  if (mounted) await run('umount', [disk]).catch(() => run('umount', ['-l', disk]));
+  await rm(disk, { recursive: true, force: true });
+  if (!mounted) await rmdir(disk).catch(() => undefined);
+});
+
+/** Runs `body` only where the tmpfs is mounted; elsewhere the skip was printed in beforeAll. */
+function onTmpfs(name: string, body: () => Promise<void>): void {
+  it(name, async () => {
+    if (!mounted) return;
+    await body();
+  }, 30_000);
+}
+
+/** A file that takes all but `leave` bytes of the disk (page-granular on tmpfs). */
+async function fill(leave: number): Promise<string> {
+  const filler = path.join(disk, `filler-${n++}`);
+  const { stdout } = await run('df', ['--output=avail', '-B1', disk]);
+  const avail = Number(stdout.trim().split('\n')[1]);
+  await writeFile(filler, Buffer.alloc(Math.max(0, avail - leave), 0x78));
+  return filler;
+}
+
+async function parsedLines(file: string): Promise<{ text: string; times: number[] }> {
+  const text = await readFile(file, 'utf8');
+  const rows = text === '' ? [] : text.slice(0, -1).split('\n');
+  return { text, times: rows.map((l) => (JSON.parse(l) as { time: number }).time - 1_700_000_000) };
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('JsonLinesFileSink on a full disk (tmpfs)', () => {
+  onTmpfs('close() on a full disk: the file ends with a whole line; logged = lines in the file; the rest counted dropped and logged', async () => {
+    const file = path.join(disk, `full-${n++}.jsonl`);
+    const metrics = new PlanoutMetrics();
+    const logger = new CapturingLogger();
+    // Big records so a write is cut mid-line when the disk fills (not at a line boundary by luck).
+    const sent = 2000;
+    const sink = new JsonLinesFileSink({ path: file, metrics, logger, flushBytes: 16 * 1024 });
+    for (let i = 0; i < sent; i++) sink.write(record(i, { extra_data: { pad: 'p'.repeat(i % 97) } }));
+    await sink.close();
+
+    const { text, times } = await parsedLines(file);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(times).toEqual(range(0, times.length));
+    const { logged, dropped } = metrics.snapshot();
+    console.log(`disk full at close: sent ${sent}, lines in file ${times.length}, logged ${logged}, dropped ${dropped}`);
+    expect(times.length).toBeGreaterThan(100);
+    expect(logged).toBe(times.length);
+    expect(dropped).toBe(sent - logged);
+    expect(logger.errors.some((e) => e.includes(`${dropped} records could not be written`) && e.includes('ENOSPC'))).toBe(true);
+    await rm(file);
+  });
+
+  onTmpfs('the next writer after a full disk appends whole records: the file stays parseable', async () => {
+    const file = path.join(disk, `next-${n++}.jsonl`);
+    const filler = await fill(20 * 1024);
+    const first = new JsonLinesFileSink({ path: file, logger: new CapturingLogger(), flushBytes: 8 * 1024 });
+    for (let i = 0; i < 2000; i++) first.write(record(i));
+    await first.close();
+    const before = (await parsedLines(file)).times.length;
+    expect(before).toBeGreaterThan(0);
+    // Space comes back (another file is removed); a new process appends.
+    await rm(filler);
+    const metrics = new PlanoutMetrics();
+    const second = new JsonLinesFileSink({ path: file, metrics, logger: new CapturingLogger() });
+    for (let i = 5000; i < 5010; i++) second.write(record(i));
+    await second.close();
+    const { times } = await parsedLines(file);
+    expect(times).toEqual([...range(0, before), ...range(5000, 5010)]);
+    expect(metrics.snapshot()).toMatchObject({ logged: 10, dropped: 0 });
+    await rm(file);
+  });
+
+  onTmpfs('disk full, then space freed: every record delivered exactly once, in order, no torn line', async () => {
+    const file = path.join(disk, `recover-${n++}.jsonl`);
+    const filler = await fill(12 * 1024);
+    const metrics = new PlanoutMetrics();
+    const logger = new CapturingLogger();
+    // About 35 KiB of records: more than the 12 KiB left, less than the whole disk.
+    const sent = 200;
+    const sink = new JsonLinesFileSink({ path: file, metrics, logger, flushBytes: 4096, retryDelayMs: 20 });
+    for (let i = 0; i < sent; i++) sink.write(record(i, { extra_data: { pad: 'q'.repeat(i % 53) } }));
+    await until(() => sink.lastError?.message.includes('ENOSPC') === true, 10_000);
+    const stuck = metrics.snapshot().logged;
+    // While full: what is in the file is whole lines only, exactly the records counted logged.
+    const during = await parsedLines(file);
+    expect(stuck).toBeGreaterThan(0);
+    expect(during.text.endsWith('\n')).toBe(true);
+    expect(during.times).toEqual(range(0, stuck));
+    expect(stuck).toBeLessThan(sent);
+
+    await rm(filler);
+    await until(() => sink.backlog === 0, 10_000);
+    await sink.close();
+    const { times } = await parsedLines(file);
+    console.log(`disk full then freed: sent ${sent}, logged while full ${stuck}, lines after recovery ${times.length}, retried ${metrics.snapshot().retried}`);
+    expect(times).toEqual(range(0, sent));
+    expect(metrics.snapshot()).toMatchObject({ logged: sent, dropped: 0 });
+    expect(metrics.snapshot().retried).toBeGreaterThan(0);
+    await rm(file);
+  });
+});
