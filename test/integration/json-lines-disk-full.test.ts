@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { JsonLinesFileSink, PlanoutMetrics } from '../../src/index.js';
 import { CapturingLogger, record } from '../unit/sinks/fixtures.js';
-import { until } from './support/tcp-proxy.js';
+import { get, units } from './support/fault-app.js';
+import { buildSampleApp, exp1ExposureUnits, removeSampleApp } from './support/sample-build.js';
+import { closedPort, until } from './support/tcp-proxy.js';
 
 const run = promisify(execFile);
 let disk: string;
@@ -129,4 +131,69 @@ describe('JsonLinesFileSink on a full disk (tmpfs)', () => {
     expect(metrics.snapshot().retried).toBeGreaterThan(0);
     await rm(file);
   });
+});
+
+describe('the compiled sample app on a full disk (tmpfs)', () => {
+  let sampleOut: string | undefined;
+  beforeAll(async () => {
+    if (mounted) sampleOut = await buildSampleApp(process.cwd());
+  }, 120_000);
+  afterAll(async () => {
+    if (sampleOut !== undefined) await removeSampleApp(sampleOut);
+  });
+
+  /** Runs the sample app logging to `file`, requests `/exp1` for `all`, then SIGTERM. */
+  async function runSample(file: string, all: string[]): Promise<{ ok: string[]; output: string }> {
+    const port = await closedPort();
+    const child = spawn(process.execPath, [path.join(sampleOut!, 'sample-app/main.js')], {
+      cwd: disk,
+      env: { ...process.env, PORT: String(port), REDIS_URL: '', DATABASE_URL: '', PLANOUT_LOG_FILE: file },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += String(chunk)));
+    child.stderr.on('data', (chunk) => (output += String(chunk)));
+    const exited = new Promise<unknown>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    await until(() => output.includes('listening on') || child.exitCode !== null, 20_000);
+    const ok: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < all.length) {
+          const unit = all[next++]!;
+          if ((await get(`http://127.0.0.1:${port}/exp1?userid=${unit}`)) === 200) ok.push(unit);
+        }
+      }),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toEqual({ code: null, signal: 'SIGTERM' });
+    return { ok, output };
+  }
+
+  onTmpfs('SIGTERM with the disk full: every record is in the file or counted dropped and logged; the file ends with a whole line; the next process appends parseable records', async () => {
+    const file = path.join(disk, `sample-${n++}.jsonl`);
+    const filler = await fill(48 * 1024);
+    const sent = units('full', 1000);
+    const first = await runSample(file, sent);
+    expect(first.ok).toHaveLength(sent.length);
+    const text = await readFile(file, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const stored = await exp1ExposureUnits(file);
+    const dropped = Number(/(\d+) records could not be written/.exec(first.output)?.[1] ?? 0);
+    console.log(`sample app, disk full at SIGTERM: sent ${first.ok.length}, lines in file ${stored.length}, counted dropped and logged ${dropped}`);
+    expect(dropped).toBeGreaterThan(0);
+    expect(stored.length + dropped).toBe(first.ok.length);
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(first.output).toContain('ENOSPC');
+
+    // Space comes back; the next process's records all land after whole lines.
+    await rm(filler);
+    const more = units('after', 50);
+    const second = await runSample(file, more);
+    expect(second.ok).toHaveLength(50);
+    const after = await exp1ExposureUnits(file);
+    expect(after).toEqual([...stored, ...after.slice(stored.length)]);
+    expect(after.slice(stored.length).sort()).toEqual([...more].sort());
+    expect(second.output).not.toMatch(/dropped|ENOSPC/);
+    await rm(file);
+  }, 90_000);
 });
