@@ -41,11 +41,11 @@ afterEach(async () => {
 });
 
 /** Runs `body` only where the tmpfs is mounted; elsewhere the skip was printed in beforeAll. */
-function onTmpfs(name: string, body: () => Promise<void>): void {
+function onTmpfs(name: string, body: () => Promise<void>, timeoutMs = 30_000): void {
   it(name, async () => {
     if (!mounted) return;
     await body();
-  }, 30_000);
+  }, timeoutMs);
 }
 
 /** A file that takes all but `leave` bytes of the disk (page-granular on tmpfs). */
