@@ -1,4 +1,5 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { statSync, type BigIntStats } from 'node:fs';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { PlanoutLogRecord } from '../../core/log-record.js';
@@ -29,17 +30,42 @@ export interface JsonLinesFileSinkOptions {
   maxBufferedRecords?: number;
   /** First delay before retrying a failed file write; doubles up to 30 s. Default 500 ms. */
   retryDelayMs?: number;
+  /**
+   * How often, while the file is open, to check that `path` still names it (log rotation
+   * renamed or deleted it) and reopen the path if not. `0` turns the timer off; the check
+   * before every write stays. Default 1000 ms.
+   */
+  rotationCheckIntervalMs?: number;
   metrics?: PlanoutMetrics;
   logger?: PlanoutBackendLogger;
 }
 
+/** Bytes taken from `lines` whose write has not completed (kept across a failure). */
 interface Carry {
   buffer: Buffer;
+  /** Bytes of `buffer` written to the file so far. */
   offset: number;
+  /** End of the last complete line written (`offset` minus a partial line's bytes). */
+  lineEnd: number;
+  /** Records in `buffer` not yet completely written. */
   records: number;
 }
 
+/** The open file and its identity, to notice when `path` stops naming it. */
+interface OpenFile {
+  handle: FileHandle;
+  dev: bigint;
+  ino: bigint;
+  /** The file's last byte is not a newline: write one before the next record. */
+  endsMidLine: boolean;
+}
+
 const OWNER = 'JsonLinesFileSink';
+
+function sameFile(now: BigIntStats | undefined, file: OpenFile): boolean {
+  return now !== undefined && now.ino === file.ino && now.dev === file.dev;
+}
+const NEWLINE = 0x0a;
 
 /**
  * The default sink: one JSON object per line, appended to a file in the PlanOut
@@ -49,7 +75,14 @@ const OWNER = 'JsonLinesFileSink';
  *
  * A failed write (disk full, permissions) keeps the data and retries with backoff;
  * while the file cannot be written the buffer fills up to `maxBufferedRecords` and
- * then new records are rejected with a typed error rather than lost silently.
+ * then new records are rejected with a typed error rather than lost silently. A write
+ * that fails part-way is cut back to its last complete line, so the file never ends
+ * mid-record, and a record counts as `logged` only once its whole line is written.
+ *
+ * Log rotation: before each write, and every `rotationCheckIntervalMs` while idle, the
+ * sink compares the open file with what `path` names now (device and inode); when the
+ * file was renamed or deleted it closes it and opens `path` again. `reopen()` does the
+ * same on demand (e.g. on SIGHUP).
  */
 export class JsonLinesFileSink extends LogSink {
   readonly path: string;
@@ -58,20 +91,24 @@ export class JsonLinesFileSink extends LogSink {
   private readonly flushRecords: number;
   private readonly maxBufferedRecords: number;
   private readonly retryDelayMs: number;
+  private readonly rotationCheckIntervalMs: number;
   private readonly metrics: PlanoutMetrics | undefined;
   private readonly logger: PlanoutBackendLogger;
   private readonly limited: RateLimitedLogger;
 
   private lines: string[] = [];
   private lineChars = 0;
-  /** Bytes taken from `lines` whose write has not completed (kept across a failure). */
   private carry: Carry | undefined;
   /** Records accepted and not yet written: `lines` plus `carry`. */
   private pending = 0;
-  private handle: FileHandle | undefined;
+  private file: OpenFile | undefined;
+  /** Why the file must be closed and `path` opened again before anything else, if it must. */
+  private reopenReason: string | undefined;
   private writing: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private rotationTimer: NodeJS.Timeout | undefined;
+  private checkingRotation = false;
   private failures = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -85,6 +122,7 @@ export class JsonLinesFileSink extends LogSink {
     this.flushRecords = checkNumber(OWNER, 'flushRecords', options.flushRecords, 8192, 1);
     this.maxBufferedRecords = checkNumber(OWNER, 'maxBufferedRecords', options.maxBufferedRecords, 100_000, 1);
     this.retryDelayMs = checkNumber(OWNER, 'retryDelayMs', options.retryDelayMs, 500, 1);
+    this.rotationCheckIntervalMs = checkNumber(OWNER, 'rotationCheckIntervalMs', options.rotationCheckIntervalMs, 1000, 0);
     this.metrics = options.metrics;
     this.logger = options.logger ?? new Logger('Planout');
     this.limited = new RateLimitedLogger(this.logger);
@@ -136,7 +174,7 @@ export class JsonLinesFileSink extends LogSink {
         await this.writing;
         continue;
       }
-      if (this.pending === 0) return;
+      if (this.pending === 0 && this.reopenReason === undefined) return;
       if (this.retryTimer !== undefined) {
         clearTimeout(this.retryTimer);
         this.retryTimer = undefined;
@@ -151,6 +189,19 @@ export class JsonLinesFileSink extends LogSink {
   }
 
   /**
+   * Closes the file and opens `path` again (creating it if missing), then writes what is
+   * buffered — for a log rotation signal such as SIGHUP. Rotation by rename or delete is
+   * also noticed without it. Rejects if the path cannot be opened or written; the records
+   * are kept and retried, and the failure is logged and counted like any write failure.
+   * After `close()` it does nothing.
+   */
+  reopen(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.reopenReason ??= 'reopen() was called';
+    return this.flush();
+  }
+
+  /**
    * Flushes, then closes the file. Never rejects: records that could not be written
    * are counted as dropped and logged as an error.
    */
@@ -161,13 +212,16 @@ export class JsonLinesFileSink extends LogSink {
 
   private async doClose(): Promise<void> {
     this.closed = true;
+    this.reopenReason = undefined;
     try {
       await this.flush();
     } catch (error) {
       const lost = this.pending;
       this.metrics?.increment('dropped', lost);
       this.metrics?.recordError(error);
-      this.logger.error(`${OWNER}: ${lost} records could not be written to ${this.path} and are dropped: ${errorMessage(error)}`);
+      this.logger.error(
+        `${OWNER}: ${lost} records could not be written to ${this.path} before close and are dropped (reason: ${errorMessage(error)})`,
+      );
       this.lines = [];
       this.lineChars = 0;
       this.carry = undefined;
@@ -175,15 +229,7 @@ export class JsonLinesFileSink extends LogSink {
     }
     this.clearTimer();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    const handle = this.handle;
-    this.handle = undefined;
-    if (handle !== undefined) {
-      try {
-        await handle.close();
-      } catch (error) {
-        this.logger.error(`${OWNER}: closing ${this.path} failed: ${errorMessage(error)}`);
-      }
-    }
+    await this.closeFile();
   }
 
   private clearTimer(): void {
@@ -215,18 +261,94 @@ export class JsonLinesFileSink extends LogSink {
   }
 
   private async writeLoop(): Promise<void> {
-    while (this.carry !== undefined || this.lines.length > 0) {
-      this.handle ??= await this.openFile();
+    for (;;) {
+      if (this.reopenReason !== undefined) {
+        const reason = this.reopenReason;
+        this.reopenReason = undefined;
+        await this.closeFile();
+        this.file = await this.openFile();
+        this.logger.log(`${OWNER}: reopened ${this.path} (${reason})`);
+      }
+      if (this.carry === undefined && this.lines.length === 0) return;
+      // Checked before every chunk, so a record accepted after a rotation never goes to the old
+      // file. Synchronous on purpose: one stat (~2 us, metadata) per chunk of up to flushBytes,
+      // where an async one would cost the writer a thread-pool round trip per chunk.
+      if (this.file !== undefined && !this.pathNamesNow(this.file)) {
+        this.reopenReason = 'the path no longer names the open file: renamed or deleted';
+        continue;
+      }
+      const file = (this.file ??= await this.openFile());
       const carry = (this.carry ??= this.takeChunk());
-      while (carry.offset < carry.buffer.length) {
-        const { bytesWritten } = await this.handle.write(carry.buffer, carry.offset, carry.buffer.length - carry.offset);
-        carry.offset += bytesWritten;
+      try {
+        if (file.endsMidLine) {
+          await this.writeAll(file, Buffer.from('\n'));
+          file.endsMidLine = false;
+        }
+        while (carry.offset < carry.buffer.length) {
+          const { bytesWritten } = await file.handle.write(carry.buffer, carry.offset, carry.buffer.length - carry.offset);
+          if (bytesWritten <= 0) throw new Error(`write to ${this.path} made no progress`);
+          this.advance(carry, bytesWritten);
+        }
+      } catch (error) {
+        await this.cutPartialLine(file, carry);
+        throw error;
       }
       this.carry = undefined;
-      this.pending -= carry.records;
-      this.metrics?.increment('logged', carry.records);
       this.failures = 0;
       this.lastErrorValue = undefined;
+    }
+  }
+
+  private async writeAll(file: OpenFile, buffer: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < buffer.length) {
+      const { bytesWritten } = await file.handle.write(buffer, offset, buffer.length - offset);
+      if (bytesWritten <= 0) throw new Error(`write to ${this.path} made no progress`);
+      offset += bytesWritten;
+    }
+  }
+
+  /** Counts the records whose line is now completely written as `logged`. */
+  private advance(carry: Carry, bytesWritten: number): void {
+    const end = carry.offset + bytesWritten;
+    let done = 0;
+    if (end === carry.buffer.length) {
+      done = carry.records;
+      carry.lineEnd = end;
+    } else {
+      // A short write (disk filling up): count only the lines it completed.
+      for (let at = carry.buffer.indexOf(NEWLINE, carry.offset); at !== -1 && at < end; at = carry.buffer.indexOf(NEWLINE, at + 1)) {
+        done++;
+        carry.lineEnd = at + 1;
+      }
+    }
+    carry.offset = end;
+    if (done > 0) {
+      carry.records -= done;
+      this.pending -= done;
+      this.metrics?.increment('logged', done);
+    }
+  }
+
+  /**
+   * After a failed write, removes the bytes of the incomplete line it left at the end of
+   * the file, so the file always ends with a whole record; the record is written again
+   * in full later. If the file cannot be cut, the next write starts on a new line.
+   */
+  private async cutPartialLine(file: OpenFile, carry: Carry): Promise<void> {
+    const partial = carry.offset - carry.lineEnd;
+    carry.offset = carry.lineEnd;
+    if (partial === 0) return;
+    try {
+      const { size } = await file.handle.stat({ bigint: true });
+      // Appends go to the end, so the partial line is the file's last `partial` bytes.
+      await file.handle.truncate(Number(size) - partial);
+    } catch (error) {
+      file.endsMidLine = true;
+      this.limited.error(
+        'truncate',
+        `${OWNER}: could not remove a partial line (${partial} bytes) from ${this.path}; the next record starts on a new line: ${errorMessage(error)}`,
+      );
     }
   }
 
@@ -241,12 +363,89 @@ export class JsonLinesFileSink extends LogSink {
     const taken = count === this.lines.length ? this.lines : this.lines.slice(0, count);
     this.lines = count === this.lines.length ? [] : this.lines.slice(count);
     this.lineChars -= chars;
-    return { buffer: Buffer.from(taken.join(''), 'utf8'), offset: 0, records: count };
+    return { buffer: Buffer.from(taken.join(''), 'utf8'), offset: 0, lineEnd: 0, records: count };
   }
 
-  private async openFile(): Promise<FileHandle> {
+  private async openFile(): Promise<OpenFile> {
     await mkdir(dirname(this.path), { recursive: true });
-    return open(this.path, 'a');
+    let handle: FileHandle;
+    let readable = true;
+    try {
+      // Readable too, to look at the last byte of an existing file.
+      handle = await open(this.path, 'a+');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+      handle = await open(this.path, 'a');
+      readable = false;
+    }
+    try {
+      const { dev, ino, size } = await handle.stat({ bigint: true });
+      let endsMidLine = false;
+      if (readable && size > 0n) {
+        // A previous writer died mid-line (or another program appended without a newline):
+        // start on a new line so that our first record stays parseable.
+        const last = Buffer.alloc(1);
+        const { bytesRead } = await handle.read(last, 0, 1, Number(size) - 1);
+        endsMidLine = bytesRead === 1 && last[0] !== NEWLINE;
+      }
+      this.startRotationTimer();
+      return { handle, dev, ino, endsMidLine };
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    if (this.rotationTimer !== undefined) {
+      clearInterval(this.rotationTimer);
+      this.rotationTimer = undefined;
+    }
+    if (file === undefined) return;
+    try {
+      await file.handle.close();
+    } catch (error) {
+      this.logger.error(`${OWNER}: closing ${this.path} failed: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Whether `path` still names the open file (false once renamed away or deleted). */
+  private async pathNames(file: OpenFile): Promise<boolean> {
+    try {
+      return sameFile(await stat(this.path, { bigint: true }), file);
+    } catch {
+      // Missing (deleted) or unreadable: open the path again; a failure there is reported.
+      return false;
+    }
+  }
+
+  private pathNamesNow(file: OpenFile): boolean {
+    try {
+      return sameFile(statSync(this.path, { bigint: true, throwIfNoEntry: false }), file);
+    } catch {
+      return false;
+    }
+  }
+
+  private startRotationTimer(): void {
+    if (this.rotationCheckIntervalMs === 0 || this.rotationTimer !== undefined) return;
+    this.rotationTimer = setInterval(() => this.checkRotation(), this.rotationCheckIntervalMs);
+    this.rotationTimer.unref();
+  }
+
+  /** Timer tick: one `stat` of the path; reopens when it names another file or none. */
+  private checkRotation(): void {
+    const file = this.file;
+    if (file === undefined || this.closed || this.checkingRotation || this.writing !== undefined) return;
+    this.checkingRotation = true;
+    void this.pathNames(file).then((same) => {
+      this.checkingRotation = false;
+      if (same || this.file !== file || this.closed) return;
+      this.reopenReason ??= 'the path no longer names the open file: renamed or deleted';
+      this.kick();
+    });
   }
 
   private onWriteError(error: unknown): unknown {
@@ -255,9 +454,7 @@ export class JsonLinesFileSink extends LogSink {
     this.metrics?.recordError(error);
     this.limited.error('write', `${OWNER}: writing to ${this.path} failed (${this.pending} records kept for retry): ${errorMessage(error)}`);
     // A broken handle (e.g. EBADF) is reopened on the next attempt.
-    const handle = this.handle;
-    this.handle = undefined;
-    if (handle !== undefined) void handle.close().catch(() => undefined);
+    void this.closeFile();
     return error;
   }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PyFloat } from '../../../src/core/values.js';
@@ -137,6 +137,155 @@ describe('JsonLinesFileSink', () => {
     expect(logger.errors.some((m) => m.includes('2 records could not be written'))).toBe(true);
   });
 
+  it('starts on a new line when the existing file ends mid-line, so its first record stays parseable', async () => {
+    const path = file();
+    await writeFile(path, '{"name":"Exp1","torn":');
+    const metrics = new PlanoutMetrics();
+    const sink = new JsonLinesFileSink({ path, metrics, logger: new CapturingLogger() });
+    sink.write(record(0));
+    sink.write(record(1));
+    await sink.close();
+    const out = await lines(path);
+    expect(out).toEqual(['{"name":"Exp1","torn":', JSON.stringify(record(0)), JSON.stringify(record(1))]);
+    expect(metrics.snapshot().logged).toBe(2);
+  });
+
+  it('adds no blank line to an existing file that ends with a newline, nor to an empty one', async () => {
+    const whole = file();
+    await writeFile(whole, '{"a":1}\n');
+    const empty = file();
+    await writeFile(empty, '');
+    for (const path of [whole, empty]) {
+      const sink = new JsonLinesFileSink({ path, logger: new CapturingLogger() });
+      sink.write(record(0));
+      await sink.close();
+    }
+    expect(await lines(whole)).toEqual(['{"a":1}', JSON.stringify(record(0))]);
+    expect(await lines(empty)).toEqual([JSON.stringify(record(0))]);
+  });
+});
+
+/** The times (minus the fixture's base) of the records in a JSON-lines file. */
+async function times(path: string): Promise<number[]> {
+  return (await lines(path)).map((l) => (JSON.parse(l) as { time: number }).time - 1_700_000_000);
+}
+
+/** Targets of this process's open file descriptors (Linux), to see which files the sink holds. */
+function openFiles(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [readlinkSync(`/proc/self/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('JsonLinesFileSink and log rotation', () => {
+  const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+  it.each([
+    ['renamed', (path: string) => rename(path, `${path}.1`)],
+    ['deleted', (path: string) => unlink(path)],
+  ])('file %s: the next write goes to a new file at the path, even before the timer notices', async (how, rotate) => {
+    const path = file();
+    const metrics = new PlanoutMetrics();
+    const logger = new CapturingLogger();
+    // The timer is off: the check before each write alone must catch the rotation.
+    const sink = new JsonLinesFileSink({ path, metrics, logger, rotationCheckIntervalMs: 0 });
+    for (let i = 0; i < 10; i++) sink.write(record(i));
+    await sink.flush();
+    await rotate(path);
+    for (let i = 10; i < 25; i++) sink.write(record(i));
+    await sink.flush();
+    expect(await times(path)).toEqual(range(10, 25));
+    if (how === 'renamed') expect(await times(`${path}.1`)).toEqual(range(0, 10));
+    expect(openFiles().some((f) => f.startsWith(`${path}.1`) || f === `${path} (deleted)`)).toBe(false);
+    await sink.close();
+    expect(metrics.snapshot()).toMatchObject({ logged: 25, dropped: 0 });
+    expect(logger.logs.join('\n')).toContain('no longer names the open file');
+  });
+
+  it.each([
+    ['renamed', (path: string) => rename(path, `${path}.1`)],
+    ['deleted', (path: string) => unlink(path)],
+  ])('file %s while idle: the sink notices on its own timer, releases the old file and recreates the path', async (_, rotate) => {
+    const path = file();
+    const logger = new CapturingLogger();
+    const sink = new JsonLinesFileSink({ path, logger, rotationCheckIntervalMs: 20 });
+    sink.write(record(0));
+    await sink.flush();
+    await rotate(path);
+    expect(existsSync(path)).toBe(false);
+    await until(() => existsSync(path));
+    await until(() => !openFiles().some((f) => f.startsWith(`${path}.1`) || f === `${path} (deleted)`));
+    expect(openFiles()).toContain(path);
+    sink.write(record(1));
+    await sink.close();
+    expect(await times(path)).toEqual([1]);
+    expect(openFiles()).not.toContain(path);
+  });
+
+  it('reopen(): closes the file and opens the path again at once; later records go there', async () => {
+    const path = file();
+    const logger = new CapturingLogger();
+    const metrics = new PlanoutMetrics();
+    const sink = new JsonLinesFileSink({ path, metrics, logger, rotationCheckIntervalMs: 0 });
+    sink.write(record(0));
+    await sink.flush();
+    await rename(path, `${path}.1`);
+    // Buffered before reopen(): written after it, to the new file.
+    sink.write(record(1));
+    await sink.reopen();
+    expect(existsSync(path)).toBe(true);
+    expect(await times(path)).toEqual([1]);
+    expect(logger.logs.join('\n')).toContain('reopen() was called');
+    sink.write(record(2));
+    await sink.close();
+    expect(await times(`${path}.1`)).toEqual([0]);
+    expect(await times(path)).toEqual([1, 2]);
+    expect(metrics.snapshot().logged).toBe(3);
+    await expect(sink.reopen()).resolves.toBeUndefined();
+  });
+
+  it('reopen() of a file still in place keeps appending to it (copytruncate-style rotation)', async () => {
+    const path = file();
+    const sink = new JsonLinesFileSink({ path, logger: new CapturingLogger() });
+    sink.write(record(0));
+    await sink.flush();
+    // copytruncate: copy, then truncate in place. O_APPEND writes continue at the new end.
+    await writeFile(`${path}.1`, await readFile(path));
+    await writeFile(path, '');
+    await sink.reopen();
+    sink.write(record(1));
+    await sink.close();
+    expect(await times(path)).toEqual([1]);
+    expect(await times(`${path}.1`)).toEqual([0]);
+  });
+
+  it('reopen() rejects when the path cannot be opened, keeps the records and delivers them once it can', async () => {
+    const blockerDir = join(dir, `rotdir-${n++}`);
+    const path = join(blockerDir, 'out.jsonl');
+    const metrics = new PlanoutMetrics();
+    const logger = new CapturingLogger();
+    const sink = new JsonLinesFileSink({ path, metrics, logger, retryDelayMs: 5, rotationCheckIntervalMs: 0 });
+    sink.write(record(0));
+    await sink.flush();
+    // The directory is replaced by a regular file: the path cannot be opened.
+    await rm(blockerDir, { recursive: true });
+    await writeFile(blockerDir, 'x');
+    sink.write(record(1));
+    await expect(sink.reopen()).rejects.toThrow(/ENOTDIR|EEXIST/);
+    expect(sink.backlog).toBe(1);
+    await rm(blockerDir);
+    await until(() => sink.backlog === 0);
+    await sink.close();
+    expect(await times(path)).toEqual([1]);
+    expect(metrics.snapshot()).toMatchObject({ logged: 2, dropped: 0 });
+  });
+});
+
+describe('JsonLinesFileSink (lifecycle)', () => {
   it('rejects writes after close with SinkClosedError', async () => {
     const sink = new JsonLinesFileSink({ path: file(), logger: new CapturingLogger() });
     await sink.close();
