@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -36,6 +37,14 @@ describe.each(PLATFORMS)('sample app on %s', (platform) => {
     const logged = await records();
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ name: 'Exp1', salt: 'Exp1', event: 'exposure', inputs: { userid: '42' }, params: first.body });
+  });
+
+  it('GET /exp1?userid=42 answers what README shows', async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const shown = /curl 'localhost:3000\/exp1\?userid=42'\n# (\{.*\})/.exec(readme);
+    expect(shown).not.toBeNull();
+    const response = await request(app.getHttpServer()).get('/exp1?userid=42').expect(200);
+    expect(response.body).toEqual(JSON.parse(shown![1]!));
   });
 
   it('GET /germany: non-Germany units get false and no record', async () => {
