@@ -47,6 +47,13 @@ async function run(command: string, args: string[], cwd: string): Promise<string
   }
 }
 
+/**
+ * TypeScript before 6 resolves `module: commonjs` with node10, which ignores `exports`
+ * (subpaths then need `typesVersions`); TypeScript 7 has no node10. Many CommonJS Nest
+ * apps are still on TypeScript 5, so the consumer installs it to check that too.
+ */
+const TYPESCRIPT_5 = '5.9.3';
+
 const npmInstall = (cwd: string, extra: string[] = []) => run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...extra], cwd);
 
 /** Exp1 of the consumer apps, computed by this repository's sources: the artifact must agree. */
@@ -113,7 +120,11 @@ beforeAll(async () => {
   const packed = JSON.parse(await run('npm', ['pack', '--json', '--pack-destination', dir], root)) as Array<{ filename: string }>;
   const tarball = path.join(dir, packed[0]!.filename);
   // Only the required peers (plus @types/node for the apps): the root types must not need the optional ones.
-  const dependencies: Record<string, string> = { [project.name]: `file:${tarball}`, '@types/node': pinned('@types/node') };
+  const dependencies: Record<string, string> = {
+    [project.name]: `file:${tarball}`,
+    '@types/node': pinned('@types/node'),
+    typescript: TYPESCRIPT_5,
+  };
   for (const name of ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs']) dependencies[name] = pinned(name);
   for (const name of Object.keys(project.peerDependencies)) {
     if (!OPTIONAL_PEERS.includes(name)) expect(dependencies).toHaveProperty([name]);
@@ -214,9 +225,19 @@ describe.each([
   }, 60_000);
 });
 
-it('the CommonJS template of @nestjs/schematics (module nodenext, no "type": "module") type-checks', async () => {
-  await run(process.execPath, [tsc, '-p', 'tsconfig.nodenext.json'], path.join(dir, 'cjs'));
-}, 60_000);
+describe('other CommonJS compiler settings', () => {
+  it('the CommonJS template of @nestjs/schematics (module nodenext, no "type": "module") type-checks', async () => {
+    await run(process.execPath, [tsc, '-p', 'tsconfig.nodenext.json'], path.join(dir, 'cjs'));
+  }, 60_000);
+
+  it(`TypeScript ${TYPESCRIPT_5} with module commonjs (node10 resolution: subpaths through typesVersions) type-checks`, async () => {
+    const cjs = path.join(dir, 'cjs');
+    const consumerTsc = path.join(dir, 'node_modules/typescript/bin/tsc');
+    expect(await run(process.execPath, [consumerTsc, '--version'], cjs)).toContain(TYPESCRIPT_5);
+    const trace = await run(process.execPath, [consumerTsc, '-p', '.', '--noEmit', '--traceResolution'], cjs);
+    expect(trace).toMatch(/Resolving module 'nestjs-planout\/core'[^]*?using 'Node10'/);
+  }, 60_000);
+});
 
 describe('every entry point, once the optional peers are installed', () => {
   beforeAll(async () => {
