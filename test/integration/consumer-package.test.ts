@@ -34,8 +34,12 @@ function pinned(name: string): string {
   return version;
 }
 
-// A child npm must not inherit the npm_config_* of `npm run` (e.g. this project's legacy-peer-deps).
-const childEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
+// A child npm must not inherit the npm_* settings `npm run` exports (e.g. this project's
+// legacy-peer-deps), except where the cache and the registry are.
+const KEPT_NPM_SETTINGS = ['npm_config_cache', 'npm_config_registry'];
+const childEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_') || KEPT_NPM_SETTINGS.includes(key.toLowerCase())),
+);
 
 async function run(command: string, args: string[], cwd: string): Promise<string> {
   try {
