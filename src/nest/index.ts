@@ -1,7 +1,7 @@
 // The Nest integration of nestjs-planout.
 // Backends that load optional packages (pg, @keyv/redis) live in the subpaths
 // `nestjs-planout/postgres` and `nestjs-planout/redis`, so this barrel never requires them.
-export { CacheManagerExposureCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
+export { CacheManagerExposureCache, type CacheManagerCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
 export { InMemoryExposureCache, type InMemoryExposureCacheOptions } from './caches/in-memory-exposure.cache.js';
 export { exposureDedupeKey, stableStringify } from './dedupe-key.js';
 export {

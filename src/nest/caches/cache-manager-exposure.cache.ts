@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { Cache } from 'cache-manager';
 import { ExposureCache } from '../exposure-cache.interface.js';
 import type { PlanoutMetrics } from '../planout-metrics.js';
 import {
@@ -10,9 +9,22 @@ import {
   type PlanoutBackendLogger,
 } from '../sinks/backend-utils.js';
 
+/**
+ * The part of a cache-manager 7 `Cache` (`createCache()`) this class uses. Declared here,
+ * not imported, so that the root entry's types compile without cache-manager installed
+ * (it is an optional peer); a cache-manager `Cache` is assignable to it.
+ */
+export interface CacheManagerCache {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T, ttl?: number): Promise<T>;
+  on(event: 'get', listener: (data: { key: string; error?: unknown }) => void): unknown;
+  off(event: 'get', listener: (data: { key: string; error?: unknown }) => void): unknown;
+  disconnect(): Promise<unknown>;
+}
+
 export interface CacheManagerExposureCacheOptions {
   /** A cache-manager 7 cache (`createCache()`), over any Keyv store. */
-  cache: Cache;
+  cache: CacheManagerCache;
   /** Default lifetime of a mark. Default 24 h. */
   ttlMs?: number;
   /** Prepended to every key, so exposure marks do not collide with other cached data. Default `planout:exposure:`. */
@@ -42,7 +54,7 @@ export class CacheManagerExposureCache extends ExposureCache {
   readonly keyPrefix: string;
   readonly ttlMs: number;
   readonly operationTimeoutMs: number;
-  protected readonly cache: Cache;
+  protected readonly cache: CacheManagerCache;
   private readonly disconnectOnClose: boolean;
   private readonly metrics: PlanoutMetrics | undefined;
   private readonly limited: RateLimitedLogger;
