@@ -107,12 +107,8 @@ export class Lexer {
     }
     if ((m = match(OPERATOR, source, pos))) return token(m[0] as TokenKind, m[0]);
 
-    throw new PlanoutSyntaxError(`unrecognized text ${describeText(source, pos)}`, {
-      line,
-      column,
-      expected: ['a token'],
-      found: describeText(source, pos),
-    });
+    const found = describeText(source, pos);
+    throw new PlanoutSyntaxError(lexicalProblem(source, pos, found), { line, column, expected: ['a token'], found });
   }
 
   /** Skips whitespace and comments, keeping line numbers (CRLF, CR and LF end a line). */
@@ -152,6 +148,15 @@ function endOfLine(source: string, pos: number): number {
 function match(pattern: RegExp, source: string, pos: number): RegExpExecArray | null {
   pattern.lastIndex = pos;
   return pattern.exec(source);
+}
+
+/** Why no token starts at `pos`, in the terms a user fixes it with. */
+function lexicalProblem(source: string, pos: number, found: string): string {
+  const c = source[pos];
+  if (c === '"' || c === "'") return `unterminated string ${found}`;
+  if (c === '.' && /[0-9]/.test(source[pos - 1] ?? '')) return "a number cannot end with '.' (write 2 or 2.0)";
+  if (c === '#') return 'a comment must end at a line feed (it contains a lone carriage return or line separator)';
+  return `unrecognized text ${found}`;
 }
 
 function describeText(source: string, pos: number): string {
