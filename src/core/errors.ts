@@ -55,9 +55,12 @@ export class PlanoutSyntaxError extends PlanoutError {
   readonly column: number;
   readonly expected: readonly string[];
   readonly found: string;
+  /** The message without its location. */
+  readonly problem: string;
 
   constructor(problem: string, details: PlanoutSyntaxErrorDetails, context: PlanoutErrorContext = {}) {
     super(`line ${details.line}, column ${details.column}: ${problem}`, context);
+    this.problem = problem;
     this.line = details.line;
     this.column = details.column;
     this.expected = details.expected;
