@@ -8,24 +8,26 @@ const EPSILON = 1e-15;
 const TINY = 1e-300;
 const MAX_ITERATIONS = 10_000;
 
-/** ln Γ(a) for a > 0 (Lanczos approximation, g = 7, 9 coefficients; ~15 significant digits). */
+/**
+ * ln Γ(a) for a > 0: shifted up to a ≥ 10 by Γ(a) = Γ(a + 1) / a, then Stirling's series
+ * (its terms are B₂ₙ / (2n (2n - 1) a^(2n - 1)); the first omitted one is below 1e-17).
+ */
 export function logGamma(a: number): number {
-  if (a < 0.5) {
-    // Reflection: Γ(a) Γ(1 - a) = π / sin(πa).
-    return Math.log(Math.PI / Math.sin(Math.PI * a)) - logGamma(1 - a);
+  let shift = 0;
+  while (a < 10) {
+    shift += Math.log(a);
+    a += 1;
   }
-  const z = a - 1;
-  let sum = LANCZOS[0];
-  for (let i = 1; i < LANCZOS.length; i++) sum += LANCZOS[i] / (z + i);
-  const t = z + LANCZOS_G + 0.5;
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
+  const inverse = 1 / a;
+  const inverse2 = inverse * inverse;
+  const series =
+    inverse *
+    (1 / 12 +
+      inverse2 *
+        (-1 / 360 +
+          inverse2 * (1 / 1260 + inverse2 * (-1 / 1680 + inverse2 * (1 / 1188 + inverse2 * (-691 / 360360 + inverse2 / 156))))));
+  return (a - 0.5) * Math.log(a) - a + 0.5 * Math.log(2 * Math.PI) + series - shift;
 }
-
-const LANCZOS_G = 7;
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61503916999185,
-  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
 
 /** Q(a, x) = Γ(a, x) / Γ(a), the regularized upper incomplete gamma function. */
 export function regularizedGammaQ(a: number, x: number): number {
