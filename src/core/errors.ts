@@ -41,7 +41,7 @@ export interface PlanoutSyntaxErrorDetails {
   /** 1-based column of the offending text. */
   column: number;
   /** What the grammar accepts at that point, e.g. `["';'", "'['", "operator"]`. */
-  expected: string[];
+  expected: readonly string[];
   /** What was found instead, e.g. `identifier "y"` or `end of input`. */
   found: string;
 }

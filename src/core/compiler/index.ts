@@ -1,4 +1,4 @@
-import { PlanoutError } from '../errors.js';
+import { PlanoutError, PlanoutSyntaxError } from '../errors.js';
 import type { PlanoutScript } from '../interpreted-experiment.js';
 import { PyFloat, setOwn, type PlanoutObject, type PlanoutValue } from '../values.js';
 import { CrlfCommentFound } from './lexer.js';
@@ -12,15 +12,23 @@ import { Parser, type RawValue } from './parser.js';
  * One deliberate difference: the reference rejects a comment ended by CRLF; here such a
  * program compiles as its LF version.
  *
+ * @param options.name the experiment the program defines, named in error messages.
  * @throws PlanoutSyntaxError with the line, the column and what was expected.
  */
-export function compilePlanout(source: string): PlanoutScript {
+export function compilePlanout(source: string, options: { name?: string } = {}): PlanoutScript {
   let raw: RawValue;
   try {
-    raw = parse(source);
+    try {
+      raw = parse(source);
+    } catch (error) {
+      if (!(error instanceof CrlfCommentFound)) throw error;
+      raw = parse(source.replace(/\r\n/g, '\n'));
+    }
   } catch (error) {
-    if (!(error instanceof CrlfCommentFound)) throw error;
-    raw = parse(source.replace(/\r\n/g, '\n'));
+    if (error instanceof PlanoutSyntaxError && options.name !== undefined) {
+      throw new PlanoutSyntaxError(error.problem, error, { experiment: options.name });
+    }
+    throw error;
   }
   try {
     return asScriptValue(raw) as PlanoutObject;

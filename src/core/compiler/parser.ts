@@ -105,32 +105,40 @@ export class Parser {
   /** The expressions that can be statements and switch results. */
   private control(): RawObject {
     const token = this.peek();
+    let result: RawObject;
+    this.enter();
     switch (token.kind) {
       case 'if':
-        return this.ifExpression();
+        result = this.ifExpression();
+        break;
       case 'switch':
-        return this.switchExpression();
+        result = this.switchExpression();
+        break;
       case 'return':
         this.take();
-        return { op: 'return', value: this.expression() };
+        result = { op: 'return', value: this.expression() };
+        break;
       default:
         return this.fail(token, ["'if'", "'switch'", "'return'"]);
     }
+    this.depth--;
+    return result;
   }
 
   /** `if (c) e [else if (c2) e2]* [else e3]`: else-if chains flatten into one `cond` list. */
   private ifExpression(): RawObject {
-    this.take();
-    this.expect('(');
-    const condition = this.expression();
-    this.expect(')', [AN_OPERATOR]);
-    const branches: RawValue[] = [{ if: condition, then: this.expression() }];
-    if (this.peek().kind === 'else') {
+    const branches: RawValue[] = [];
+    for (;;) {
       this.take();
-      if (this.peek().kind === 'if') {
-        branches.push(...(this.ifExpression().cond as RawValue[]));
-      } else {
+      this.expect('(');
+      const condition = this.expression();
+      this.expect(')', [AN_OPERATOR]);
+      branches.push({ if: condition, then: this.expression() });
+      if (this.peek().kind !== 'else') break;
+      this.take();
+      if (this.peek().kind !== 'if') {
         branches.push({ if: true, then: this.expression() });
+        break;
       }
     }
     return { op: 'cond', cond: branches };
@@ -157,9 +165,11 @@ export class Parser {
   private expression(minPrecedence = 0): RawValue {
     this.enter();
     let left = this.unary();
-    for (;;) {
+    // A chain `a + b + c` nests to the left: each operator is one more level.
+    for (let chain = 1; ; chain++) {
       const operator = BINARY[this.peek().kind];
       if (operator === undefined || operator.precedence < minPrecedence) break;
+      if (this.depth + chain > MAX_NESTING) this.tooDeep();
       this.take();
       left = operator.build(left, this.expression(operator.precedence + 1));
     }
@@ -179,7 +189,8 @@ export class Parser {
       return { op: 'not', value: this.expression(NOT_OPERAND) };
     }
     let value = this.primary();
-    while (this.peek().kind === '[') {
+    for (let chain = 1; this.peek().kind === '['; chain++) {
+      if (this.depth + chain > MAX_NESTING) this.tooDeep();
       this.take();
       const index = this.expression();
       this.expect(']', [AN_OPERATOR]);
@@ -334,9 +345,12 @@ export class Parser {
   }
 
   private enter(): void {
-    if (++this.depth > MAX_NESTING) {
-      this.fail(this.peek(), [], `expressions nest deeper than ${MAX_NESTING} levels`);
-    }
+    if (++this.depth > MAX_NESTING) this.tooDeep();
+  }
+
+  /** Deeper scripts could not run anyway (the interpreter, like the reference, stops at 1000 levels). */
+  private tooDeep(): never {
+    return this.fail(this.peek(), [], `expressions nest deeper than ${MAX_NESTING} levels`);
   }
 
   private peek(offset = 0): Token {

@@ -43,7 +43,7 @@ describe('compilePlanout: syntax errors are located', () => {
     const error = syntaxError(source);
     expect(error).toBeInstanceOf(PlanoutError);
     expect({ line: error.line, column: error.column }).toEqual({ line, column });
-    expect(error.message.startsWith(`line ${line}, column ${column}: `)).toBe(true);
+    expect(error.message).toBe(`line ${line}, column ${column}: ${error.problem}`);
     expect(error.message).toContain(fragment);
     if (expected !== undefined) expect(error.expected).toContain(expected);
   });
@@ -58,16 +58,30 @@ describe('compilePlanout: syntax errors are located', () => {
     expect(dumps(fine)).toBe('{"op": "seq", "seq": [{"op": "set", "var": "x", "value": 1}]}');
   });
 
-  it('a very long operator chain fails with a PlanoutError, never a RangeError', () => {
+  it('a very long operator chain is rejected at the operator past the limit, not with a RangeError', () => {
     const long = `x = ${Array.from({ length: 200_000 }, () => 'a').join(' + ')};`;
+    const error = syntaxError(long);
+    // 'x = ' then 'a + ' per term: the operator after the 500th term is at column 4 + 4 * 500 - 1.
+    expect({ line: error.line, column: error.column }).toEqual({ line: 1, column: 4 + 4 * MAX_NESTING - 1 });
+  });
+
+  it('flattens long else-if ladders without nesting (as the reference does)', () => {
+    const ladder = 'if (a) {}' + ' else if (a) {}'.repeat(5000) + ' else { x = 1; }';
+    const cond = compilePlanout(ladder).seq as Array<{ cond: unknown[] }>;
+    expect(cond[0].cond).toHaveLength(5002);
+  });
+
+  it('names the experiment when given one', () => {
     let error: unknown;
     try {
-      compilePlanout(long);
+      compilePlanout('x = ;', { name: 'Exp1' });
     } catch (e) {
       error = e;
     }
-    // Either it compiles or it is rejected as a PlanoutError; it must not escape as a RangeError.
-    if (error !== undefined) expect(error).toBeInstanceOf(PlanoutError);
+    expect(error).toBeInstanceOf(PlanoutSyntaxError);
+    expect((error as PlanoutSyntaxError).message).toBe("Experiment \"Exp1\": line 1, column 5: expected an expression but found ';'");
+    expect((error as PlanoutSyntaxError).experiment).toBe('Exp1');
+    expect((error as PlanoutSyntaxError).line).toBe(1);
   });
 });
 
