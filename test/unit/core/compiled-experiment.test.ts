@@ -9,6 +9,7 @@ import { compilePlanout, InterpretedExperiment, toPlain, type PlanoutLogRecord }
  * compiler (`node compiler/planout.js FILE`, node v20.20.2), the JSON run by the Python
  * reference's `SimpleInterpretedExperiment` (name set in `setup()`, salt = name) on
  * CPython 3.11.7, records captured from its `log()`; `null` checksum = nothing logged.
+ * README ("Writing experiments in the PlanOut language") shows alice's Exp1 row.
  */
 const REFERENCE: Record<string, Array<[string, Record<string, number>, boolean, string | null]>> = {
   'exp1.planout': [
