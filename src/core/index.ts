@@ -1,6 +1,14 @@
 // The framework-free PlanOut core: `nestjs-planout/core`.
 export { Assignment } from './assignment.js';
-export { PlanoutArgumentError, PlanoutError, PlanoutScriptError, type PlanoutErrorContext } from './errors.js';
+export { compilePlanout } from './compiler/index.js';
+export {
+  PlanoutArgumentError,
+  PlanoutError,
+  PlanoutScriptError,
+  PlanoutSyntaxError,
+  type PlanoutErrorContext,
+  type PlanoutSyntaxErrorDetails,
+} from './errors.js';
 export {
   DefaultExperiment,
   Experiment,
