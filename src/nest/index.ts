@@ -4,6 +4,7 @@
 export { CacheManagerExposureCache, type CacheManagerCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
 export { InMemoryExposureCache, type InMemoryExposureCacheOptions } from './caches/in-memory-exposure.cache.js';
 export { exposureDedupeKey, stableStringify } from './dedupe-key.js';
+export * from './definitions/index.js';
 export {
   ExperimentInstance,
   ExperimentParam,

@@ -11,7 +11,11 @@ export type PlanoutCounter =
   /** Requests whose QA overrides were applied. */
   | 'overridesApplied'
   /** QA override values ignored: bad signature, expired, malformed, not allowed. */
-  | 'overridesRejected';
+  | 'overridesRejected'
+  /** Reloads of the data definitions (each read of the source, whether or not it changed anything). */
+  | 'definitionReloads'
+  /** Data definitions refused by a reload (invalid, clashing, or unreadable); counted once per distinct error. */
+  | 'definitionsRejected';
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
@@ -30,6 +34,8 @@ export class PlanoutMetrics {
     cacheErrors: 0,
     overridesApplied: 0,
     overridesRejected: 0,
+    definitionReloads: 0,
+    definitionsRejected: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
 

@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { ExperimentInputs } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
+import type { DefinitionSource } from './definitions/definition-source.js';
 import type { ExposureCache } from './exposure-cache.interface.js';
 import type { ExperimentType } from './experiment.decorator.js';
 import type { LogSink } from './log-sink.interface.js';
@@ -97,4 +98,16 @@ export interface PlanoutModuleOptions {
   asyncContext?: 'auto' | boolean;
   /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
   overrides?: PlanoutOverridesOptions;
+  /**
+   * Data-defined experiments and namespaces (a folder, a PostgreSQL table, a Redis hash),
+   * used by name and hot-reloaded. Default: none. Also injectable as `DefinitionSource`.
+   */
+  definitions?: DefinitionSource;
+  /** How reloads of `definitions` run. */
+  definitionsReload?: {
+    /** Changes reported within this many ms are reloaded together. Default 100. */
+    debounceMs?: number;
+    /** Synthetic units each changed experiment is assigned before it may serve. Default 5. */
+    dryRunUnits?: number;
+  };
 }

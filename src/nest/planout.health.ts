@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { PlanoutDefinitions, type DefinitionsReport } from './definitions/planout-definitions.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import { PlanoutMetrics, type PlanoutMetricsSnapshot } from './planout-metrics.js';
@@ -23,6 +24,8 @@ export interface PlanoutHealthData {
   counters: PlanoutMetricsSnapshot;
   /** Whether the exposure cache reaches its store; null when the cache does not say (in-memory). */
   cacheConnected: boolean | null;
+  /** The data definitions: what serves, and the definitions refused with their errors. */
+  definitions?: DefinitionsReport;
   /** Why the status is not `up`, when it is not. */
   reasons?: string[];
 }
@@ -46,8 +49,9 @@ interface Observable {
  *
  * Status: `down` when the sink's backlog exceeds `maxBacklog`; `degraded` (still HTTP
  * 200: requests are served, exposures are still accepted) while the sink is failing to
- * deliver (its `lastError` is set) or the exposure cache is disconnected (deduplication is
- * off, exposures are logged again); `up` otherwise.
+ * deliver (its `lastError` is set), the exposure cache is disconnected (deduplication is
+ * off, exposures are logged again) or a data definition was refused (its last good
+ * version, if any, keeps serving); `up` otherwise.
  */
 @Injectable()
 export class PlanoutHealthIndicator {
@@ -56,6 +60,7 @@ export class PlanoutHealthIndicator {
     private readonly sink: LogSink,
     private readonly cache: ExposureCache,
     private readonly metrics: PlanoutMetrics,
+    @Optional() private readonly definitions?: PlanoutDefinitions,
   ) {}
 
   isHealthy<const Key extends string>(key: Key, options: PlanoutHealthOptions = {}): HealthIndicatorResult<Key> {
@@ -69,6 +74,10 @@ export class PlanoutHealthIndicator {
     const sinkError = readError((this.sink as Observable).lastError);
     if (sinkError !== null) reasons.push(`sink failing: ${sinkError.message}`);
     if (data.cacheConnected === false) reasons.push('exposure cache disconnected: deduplication off');
+    for (const error of data.definitions?.errors ?? []) {
+      const serving = error.serving ? 'previous version serving' : 'not serving';
+      reasons.push(`definition ${error.kind} "${error.name}" refused (${serving}): ${error.message}`);
+    }
     return reasons.length > 0 ? indicator.degraded({ ...data, reasons }) : indicator.up(data);
   }
 
@@ -82,6 +91,7 @@ export class PlanoutHealthIndicator {
       lastError,
       counters: this.metrics.snapshot(),
       cacheConnected: typeof cache.connected === 'boolean' ? cache.connected : null,
+      ...(this.definitions !== undefined && { definitions: this.definitions.report() }),
     };
   }
 }

@@ -10,6 +10,7 @@ import {
 } from '../core/experiment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
+import { PlanoutDefinitions } from './definitions/planout-definitions.js';
 import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import type { PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
@@ -56,6 +57,8 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly logger = new Logger(PLANOUT_LOG_CONTEXT);
   private readonly experiments = new Map<Function, ExperimentBinding>();
   private readonly namespaces = new Map<Function, NamespaceBinding>();
+  // Data-defined experiment classes, with records sent to the dispatcher; one per compiled definition.
+  private readonly routedData = new WeakMap<Function, ExperimentCtor>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
   private overridesReader: RequestOverridesReader | undefined;
@@ -73,6 +76,7 @@ export class PlanoutRegistry implements OnModuleInit {
     dispatcher: ExposureDispatcher,
     private readonly metrics: PlanoutMetrics,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
+    private readonly definitions: PlanoutDefinitions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
     this.asyncContextMode = options.asyncContext ?? 'auto';
@@ -107,6 +111,11 @@ export class PlanoutRegistry implements OnModuleInit {
       claim(binding.name, binding.name, undefined);
       this.namespaces.set(type, binding);
     }
+    // Data definitions may not take the names and salts of the classes.
+    if (this.options.definitions !== undefined && this.options.inputs === undefined) {
+      throw new PlanoutError('no inputs resolver: data-defined experiments need the `inputs` option of PlanoutModule');
+    }
+    await this.definitions.start({ names: new Set(names.keys()), salts: new Set(salts.keys()) });
   }
 
   /**
@@ -134,8 +143,12 @@ export class PlanoutRegistry implements OnModuleInit {
     return this.overridesReader?.read(request as PlanoutRequest, execution);
   }
 
-  /** A new instance of `type` for `context` (assigned lazily, on first read). */
-  createExperiment(type: Function, context: PlanoutRequestContext): CoreExperiment {
+  /**
+   * A new instance of `type` (a class, or the name of a data-defined experiment in the
+   * context's snapshot) for `context`, assigned lazily, on first read.
+   */
+  createExperiment(type: Function | string, context: PlanoutRequestContext): CoreExperiment {
+    if (typeof type === 'string') return this.createDataExperiment(type, context);
     const binding = this.experiments.get(type);
     if (binding === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `experiments`", { experiment: type.name });
@@ -149,13 +162,19 @@ export class PlanoutRegistry implements OnModuleInit {
     return instance;
   }
 
-  /** A new instance of namespace `type` for `context`, routed, its experiment logging through the module. */
-  createNamespace(type: Function, context: PlanoutRequestContext): SimpleNamespace {
-    const binding = this.namespaces.get(type);
-    if (binding === undefined) {
-      throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: type.name });
+  /** A new instance of namespace `type` (a class, or a data-defined namespace's name) for `context`, routed, its experiment logging through the module. */
+  createNamespace(type: Function | string, context: PlanoutRequestContext): SimpleNamespace {
+    let create: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
+    if (typeof type === 'string') {
+      const compiled = this.definitions.namespace(context, type);
+      create = (inputs) => new compiled.type(inputs);
+    } else {
+      create = this.namespaces.get(type)?.create;
     }
-    const namespace = binding.create(context.inputsFor(this.options.inputs!, true));
+    if (create === undefined) {
+      throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: (type as Function).name });
+    }
+    const namespace = create(context.inputsFor(this.options.inputs!, true));
     // Routing builds the unit's experiment without reading it; hook its log before any read.
     const experiment = namespace.currentExperiment;
     if (experiment !== undefined) {
@@ -167,6 +186,17 @@ export class PlanoutRegistry implements OnModuleInit {
     }
     if (!context.autoExposureLogging) namespace.setAutoExposureLogging(false);
     return namespace;
+  }
+
+  private createDataExperiment(name: string, context: PlanoutRequestContext): CoreExperiment {
+    const compiled = this.definitions.experiment(context, name);
+    let Routed = this.routedData.get(compiled.type);
+    if (Routed === undefined) this.routedData.set(compiled.type, (Routed = this.routedClass(compiled.type)));
+    const instance = new Routed(context.inputsFor(this.options.inputs!, true));
+    const overrides = context.overridesFor(compiled.name);
+    if (overrides !== undefined) instance.setOverrides(overrides);
+    if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
+    return instance;
   }
 
   private async bindExperiment(type: Function): Promise<ExperimentBinding> {
@@ -199,6 +229,22 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
+    const Routed = this.routedClass(type);
+    let name: string;
+    let salt: string;
+    try {
+      const probe = new Routed({});
+      name = probe.name;
+      salt = probe.salt;
+    } catch (error) {
+      throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
+    }
+    this.requireInputs(name, undefined);
+    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
+  }
+
+  /** A subclass of core experiment `type` whose records go to the dispatcher. */
+  private routedClass(type: ExperimentCtor): ExperimentCtor {
     const { log, logOverridden } = this;
     // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
     // (Typed concrete: `type` is a registered subclass, so it implements assign.)
@@ -217,17 +263,7 @@ export class PlanoutRegistry implements OnModuleInit {
       }
     };
     Object.defineProperty(Routed, 'name', { value: type.name });
-    let name: string;
-    let salt: string;
-    try {
-      const probe = new Routed({});
-      name = probe.name;
-      salt = probe.salt;
-    } catch (error) {
-      throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
-    }
-    this.requireInputs(name, undefined);
-    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
+    return Routed;
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {

@@ -11,8 +11,9 @@ import type { PlanoutOverrides } from './qa-overrides.js';
  * experiments that the handler or its services touch are assigned.
  */
 export class PlanoutRequestContext {
-  private experiments: Map<Function, CoreExperiment> | undefined;
-  private namespaces: Map<Function, SimpleNamespace> | undefined;
+  // Keyed by class, or by name for data-defined ones.
+  private experiments: Map<Function | string, CoreExperiment> | undefined;
+  private namespaces: Map<Function | string, SimpleNamespace> | undefined;
   private moduleInputs: ExperimentInputs | undefined;
   // Read once, on the first experiment built; null when the request carries none.
   private overrides: PlanoutOverrides | null | undefined;
@@ -29,8 +30,8 @@ export class PlanoutRequestContext {
     return this.autoExposure;
   }
 
-  /** This request's instance of `type`, assigned on first use. */
-  experiment(type: Function): CoreExperiment {
+  /** This request's instance of `type` (a class or a data-defined experiment's name), assigned on first use. */
+  experiment(type: Function | string): CoreExperiment {
     let instance = this.experiments?.get(type);
     if (instance === undefined) {
       instance = this.registry.createExperiment(type, this);
@@ -39,8 +40,8 @@ export class PlanoutRequestContext {
     return instance;
   }
 
-  /** This request's instance of namespace `type`, routed on first use. */
-  namespace(type: Function): SimpleNamespace {
+  /** This request's instance of namespace `type` (a class or a data-defined namespace's name), routed on first use. */
+  namespace(type: Function | string): SimpleNamespace {
     let instance = this.namespaces?.get(type);
     if (instance === undefined) {
       instance = this.registry.createNamespace(type, this);
