@@ -70,6 +70,9 @@ export abstract class DefinitionSource {
    * reload that finds nothing new changes nothing). Returns how to stop watching.
    */
   abstract watch(onChange: () => void): () => Promise<void> | void;
+
+  /** Releases connections the source opened (called at module shutdown, after watching stopped). */
+  async close(): Promise<void> {}
 }
 
 /** Definitions fixed in code or configuration (and the module's default: none). */

@@ -156,6 +156,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
     this.stopWatching = undefined;
     await stop?.();
     await this.running?.catch(() => undefined);
+    await this.source.close();
   }
 
   private schedule(): void {
