@@ -67,7 +67,9 @@ export abstract class DefinitionSource {
 
   /**
    * Calls `onChange` when the definitions may have changed (spurious calls are fine: a
-   * reload that finds nothing new changes nothing). Returns how to stop watching.
+   * reload that finds nothing new changes nothing). Called after the first `load`: a
+   * source whose subscription is established asynchronously calls `onChange` once it is,
+   * so that a change made in between is not missed. Returns how to stop watching.
    */
   abstract watch(onChange: () => void): () => Promise<void> | void;
 

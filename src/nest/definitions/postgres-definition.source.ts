@@ -175,9 +175,9 @@ export class PostgresDefinitionSource extends DefinitionSource {
           return;
         }
         client = next;
-        // Changes made while not listening were missed: read again.
-        if (failures > 0) onChange();
         failures = 0;
+        // Changes made before LISTEN took effect (since the first load, or while disconnected) were missed: read again.
+        onChange();
       } catch (error) {
         next.end().catch(() => undefined);
         if (!stopped) {

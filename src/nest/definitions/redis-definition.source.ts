@@ -80,15 +80,19 @@ export class RedisDefinitionSource extends DefinitionSource {
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', (error: unknown) => this.logger.warn('subscribe', `${this.description}: subscription: ${errorMessage(error)}`));
-    let readyBefore = false;
+    let subscribed = false;
     subscriber.on('ready', () => {
-      // Messages sent while disconnected were missed: read again.
-      if (readyBefore) onChange();
-      readyBefore = true;
+      // Messages sent while disconnected were missed: read again (the client resubscribes).
+      if (subscribed) onChange();
     });
     subscriber
       .connect()
       .then(() => subscriber.subscribe(this.channel, () => onChange()))
+      .then(() => {
+        subscribed = true;
+        // Messages sent before the subscription took effect were missed: read again.
+        onChange();
+      })
       .catch((error: unknown) => this.logger.warn('subscribe', `${this.description}: cannot subscribe: ${errorMessage(error)} (polling)`));
     let poll: NodeJS.Timeout | undefined;
     if (this.pollIntervalMs > 0) {

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { PostgresDefinitionSource } from '../../src/postgres.js';
+import { describeDefinitionStore } from '../support/definition-store-scenarios.js';
+
+// The PostgreSQL store against the local server: a schema of its own per run, dropped after.
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `planout_defs_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+const table = `${schema}.definitions`;
+const channel = `${schema}_changed`;
+const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+
+describeDefinitionStore(
+  'a PostgreSQL table (LISTEN/NOTIFY)',
+  async () => {
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    return {
+      atomic: true,
+      async put(files) {
+        // One transaction: one notification, and readers see all of it or none.
+        const client = await admin.connect();
+        try {
+          await client.query('BEGIN');
+          for (const [file, body] of Object.entries(files)) {
+            const name = file.replace(/\.planout$/, '');
+            await client.query(
+              `INSERT INTO ${table} (kind, name, language, body) VALUES ('experiment', $1, 'planout', $2)
+               ON CONFLICT (kind, name) DO UPDATE SET body = EXCLUDED.body, updated_at = now()`,
+              [name, body],
+            );
+          }
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+      },
+      async remove(file) {
+        await admin.query(`DELETE FROM ${table} WHERE kind = 'experiment' AND name = $1`, [file.replace(/\.planout$/, '')]);
+      },
+      // Polling far apart: changes must arrive through NOTIFY to pass the 2 s bound.
+      source: () => new PostgresDefinitionSource({ connectionString: DATABASE_URL, table, channel, pollIntervalMs: 60_000 }),
+    };
+  },
+  async () => {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  },
+);

@@ -1,0 +1,33 @@
+import { randomUUID } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+import { RedisDefinitionSource } from '../../src/redis.js';
+import { describeDefinitionStore } from '../support/definition-store-scenarios.js';
+
+// The Redis store against the local server: a key and channel of their own per run, deleted after.
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const key = `planout-test:${randomUUID()}:definitions`;
+const admin = createClient({ url: REDIS_URL });
+let writerSource: RedisDefinitionSource;
+
+describeDefinitionStore(
+  'a Redis hash (pub/sub)',
+  async () => {
+    await admin.connect();
+    writerSource = new RedisDefinitionSource({ url: REDIS_URL, key });
+    return {
+      atomic: true,
+      async put(files) {
+        // Several fields in one HSET, announced in the same transaction.
+        await admin.multi().hSet(key, files).publish(`${key}:changed`, Object.keys(files).join(',')).exec();
+      },
+      remove: (file) => writerSource.remove(file),
+      // Polling far apart: changes must arrive through pub/sub to pass the 2 s bound.
+      source: () => new RedisDefinitionSource({ url: REDIS_URL, key, pollIntervalMs: 60_000 }),
+    };
+  },
+  async () => {
+    await writerSource.close();
+    await admin.del(key);
+    admin.destroy();
+  },
+);
