@@ -179,7 +179,8 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
     }
     if (this.closed) return;
     this.errors.delete('source:source');
-    const next = this.build(set);
+    const next = await this.build(set);
+    if (this.closed) return;
     this.lastReloadAt = new Date();
     this.metrics.increment('definitionReloads');
     if (!sameEntries(next.experiments, this.current.experiments) || !sameEntries(next.namespaces, this.current.namespaces)) {
@@ -192,8 +193,16 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
     }
   }
 
-  private build(set: DefinitionSet): Omit<DefinitionSnapshot, 'version'> {
+  private async build(set: DefinitionSet): Promise<Omit<DefinitionSnapshot, 'version'>> {
     const serving = this.current;
+    // Compiling is synchronous: give the event loop back every few ms, so that a reload of
+    // many definitions never stalls requests (the swap at the end is still one assignment).
+    let sliceStarted = performance.now();
+    const yieldNow = async (): Promise<void> => {
+      if (performance.now() - sliceStarted < 5) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStarted = performance.now();
+    };
     const experiments = new Map<string, CompiledExperiment>();
     const seen = new Set<string>();
     const refused = new Set<string>();
@@ -218,6 +227,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
       }
       seen.add(key);
       const previous = serving.experiments.get(name);
+      await yieldNow();
       try {
         let compiled = previous;
         if (compiled === undefined || compiled.fingerprint !== experimentFingerprint(definition)) {
@@ -254,6 +264,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
       }
       seen.add(key);
       const previous = serving.namespaces.get(name);
+      await yieldNow();
       try {
         if (this.reserved.names.has(name) || experiments.has(name)) {
           throw new PlanoutDefinitionError('the name is used by an experiment or a class-based namespace', { experiment: name });
