@@ -15,6 +15,7 @@ import {
   PlanoutDefinitions,
   PlanoutModule,
   PlanoutService,
+  PlanoutUnknownExperimentError,
   SimpleNamespace,
   StaticDefinitionSource,
   UniformChoice,
@@ -158,6 +159,13 @@ describe('data-defined experiments by name', () => {
     ]);
   });
 
+  it('PlanoutService.create(name, inputs) outside HTTP logs through the module like a request', async () => {
+    await start();
+    const exp = app!.get(PlanoutService).create('homepage', { userid: '77' });
+    expect(['blue', 'green']).toContain(exp.get('button_color'));
+    expect((await records()).map((r) => [r.name, r.inputs.userid, r.event])).toEqual([['homepage', '77', 'exposure']]);
+  });
+
   it('@ManualExposure: reading logs nothing, logExposure(name) logs once, events are logged', async () => {
     await start();
     await request(app!.getHttpServer()).get('/manual?userid=1').expect(200);
@@ -210,6 +218,7 @@ describe('data-defined experiments by name', () => {
     await start({}, { experiments: [], namespaces: [] });
     const out = await request(app!.getHttpServer()).get('/param?userid=1');
     expect(out.status).toBe(500);
+    expect(() => app!.get(PlanoutService).create('homepage', { userid: '1' })).toThrow(PlanoutUnknownExperimentError);
     await expect(
       app!.get(PlanoutService).run({ userid: '1' }, async () => app!.get(PlanoutService).experiment('homepage')),
     ).rejects.toThrow(/homepage.*unknown experiment|unknown experiment.*homepage/);

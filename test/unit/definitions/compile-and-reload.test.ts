@@ -130,6 +130,23 @@ describe('PlanoutDefinitions reloads', () => {
     expect(() => definitions.experiment({}, 'a')).toThrow(PlanoutUnknownExperimentError);
   });
 
+  it('an unreachable source keeps everything serving and reports a source error until it answers again', async () => {
+    const { source, definitions, metrics } = await definitionsOver({ experiments: [{ name: 'a', script: 'v = 1;' }], namespaces: [] });
+    const serving = definitions.snapshot;
+    const load = source.load.bind(source);
+    source.load = async () => {
+      throw new Error('connection refused');
+    };
+    await definitions.reload();
+    expect(definitions.snapshot).toBe(serving);
+    expect(definitions.report().errors).toMatchObject([{ kind: 'source', name: 'source', message: 'cannot read test: connection refused' }]);
+    expect(metrics.snapshot().definitionsRejected).toBe(1);
+    source.load = load;
+    await definitions.reload();
+    expect(definitions.snapshot).toBe(serving);
+    expect(definitions.report().errors).toEqual([]);
+  });
+
   it('an unchanged definition is not compiled again; two definitions with one salt: the later name is refused', async () => {
     const { source, definitions } = await definitionsOver({
       experiments: [
