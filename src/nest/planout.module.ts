@@ -51,6 +51,7 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
     PlanoutInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
   ],
-  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, DefinitionSource, PlanoutDefinitions, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
+  // The dispatcher and the registry are internals: not exported (tests reach them with `app.get`).
+  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, DefinitionSource, PlanoutDefinitions, PlanoutInterceptor],
 })
 export class PlanoutModule extends ConfigurablePlanoutModule {}
