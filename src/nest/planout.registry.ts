@@ -18,7 +18,6 @@ import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
-import type { PlanoutRequestContext } from './request-context.js';
 import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
 
@@ -26,8 +25,30 @@ interface ExperimentBinding {
   readonly type: Function;
   readonly name: string;
   readonly salt: string;
-  readonly resolver: PlanoutInputResolver | undefined;
-  readonly create: (inputs: ExperimentInputs) => CoreExperiment;
+  readonly factory: ExperimentFactory;
+}
+
+/** Builds one experiment for a request from what the request resolved. */
+export interface ExperimentFactory {
+  /** The resolver of the experiment's inputs. */
+  readonly inputs: PlanoutInputResolver;
+  /** Whether that is the module's resolver (its result is shared by the request's experiments). */
+  readonly sharedInputs: boolean;
+  /** A new instance, assigned lazily on first read; `overrides` are the request's, for every experiment. */
+  create(inputs: ExperimentInputs, overrides: PlanoutOverrides | undefined, autoExposure: boolean): CoreExperiment;
+}
+
+export interface NamespaceFactory {
+  readonly inputs: PlanoutInputResolver;
+  readonly sharedInputs: boolean;
+  create(inputs: ExperimentInputs, overrides: PlanoutOverrides | undefined, autoExposure: boolean): SimpleNamespace;
+}
+
+/** The non-empty overrides of experiment `name`, if any. */
+function overridesOf(overrides: PlanoutOverrides | undefined, name: string): Record<string, unknown> | undefined {
+  if (overrides === undefined || !Object.hasOwn(overrides, name)) return undefined;
+  const params = overrides[name]!;
+  return Object.keys(params).length > 0 ? params : undefined;
 }
 
 interface NamespaceBinding {
@@ -37,9 +58,6 @@ interface NamespaceBinding {
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
-interface ConcreteExperiment extends CoreExperiment {
-  assign: CoreExperiment['assign'];
-}
 type NamespaceCtor = new (inputs: ExperimentInputs) => SimpleNamespace;
 
 // Stands in for every input in the bootstrap dry run of `assign`.
@@ -57,8 +75,8 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly logger = new Logger(PLANOUT_LOG_CONTEXT);
   private readonly experiments = new Map<Function, ExperimentBinding>();
   private readonly namespaces = new Map<Function, NamespaceBinding>();
-  // Data-defined experiment classes, with records sent to the dispatcher; one per compiled definition.
-  private readonly routedData = new WeakMap<Function, ExperimentCtor>();
+  // One factory per compiled data definition (a reload compiles new ones).
+  private readonly dataFactories = new WeakMap<object, ExperimentFactory>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
   private overridesReader: RequestOverridesReader | undefined;
@@ -144,59 +162,79 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   /**
-   * A new instance of `type` (a class, or the name of a data-defined experiment in the
-   * context's snapshot) for `context`, assigned lazily, on first read.
+   * How to build experiment `type` (a class, or the name of a data-defined experiment in
+   * `owner`'s definitions snapshot). The caller resolves the inputs it names and passes
+   * them in, with the request's overrides: the registry never calls back into the request.
    */
-  createExperiment(type: Function | string, context: PlanoutRequestContext): CoreExperiment {
-    if (typeof type === 'string') return this.createDataExperiment(type, context);
+  experimentFactory(type: Function | string, owner: object): ExperimentFactory {
+    if (typeof type === 'string') {
+      const compiled = this.definitions.experiment(owner, type);
+      let factory = this.dataFactories.get(compiled);
+      if (factory === undefined) {
+        const build = compiled.type;
+        factory = this.factory(compiled.name, undefined, (inputs) => new build(inputs));
+        this.dataFactories.set(compiled, factory);
+      }
+      return factory;
+    }
     const binding = this.experiments.get(type);
     if (binding === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `experiments`", { experiment: type.name });
     }
-    const resolver = binding.resolver ?? this.options.inputs!;
-    const instance = binding.create(context.inputsFor(resolver, binding.resolver === undefined));
-    // Before the first read: the core fixes these params and replaces inputs of the same name.
-    const overrides = context.overridesFor(binding.name);
-    if (overrides !== undefined) instance.setOverrides(overrides);
-    if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
-    return instance;
+    return binding.factory;
   }
 
-  /** A new instance of namespace `type` (a class, or a data-defined namespace's name) for `context`, routed, its experiment logging through the module. */
-  createNamespace(type: Function | string, context: PlanoutRequestContext): SimpleNamespace {
-    let create: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
+  /** How to build namespace `type` (a class, or a data-defined namespace's name in `owner`'s snapshot). */
+  namespaceFactory(type: Function | string, owner: object): NamespaceFactory {
+    let build: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
     if (typeof type === 'string') {
-      const compiled = this.definitions.namespace(context, type);
-      create = (inputs) => new compiled.type(inputs);
+      const compiled = this.definitions.namespace(owner, type);
+      build = (inputs) => new compiled.type(inputs);
     } else {
-      create = this.namespaces.get(type)?.create;
+      build = this.namespaces.get(type)?.create;
     }
-    if (create === undefined) {
+    if (build === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: (type as Function).name });
     }
-    const namespace = create(context.inputsFor(this.options.inputs!, true));
-    // Routing builds the unit's experiment without reading it; hook its log before any read.
-    const experiment = namespace.currentExperiment;
-    if (experiment !== undefined) {
-      // Keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
-      const overrides = context.overridesFor(experiment.name);
-      if (overrides !== undefined) experiment.setOverrides(overrides);
-      const log = overrides === undefined ? this.log : this.logOverridden;
-      Object.defineProperty(experiment, 'log', { value: log, configurable: true });
-    }
-    if (!context.autoExposureLogging) namespace.setAutoExposureLogging(false);
-    return namespace;
+    const create = build;
+    return {
+      inputs: this.options.inputs!,
+      sharedInputs: true,
+      create: (inputs, overrides, autoExposure) => {
+        const namespace = create(inputs);
+        // Routing builds the unit's experiment without reading it; route its records before any read.
+        const experiment = namespace.currentExperiment;
+        // Overrides are keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
+        if (experiment !== undefined) this.route(experiment, overridesOf(overrides, experiment.name), autoExposure);
+        return namespace;
+      },
+    };
   }
 
-  private createDataExperiment(name: string, context: PlanoutRequestContext): CoreExperiment {
-    const compiled = this.definitions.experiment(context, name);
-    let Routed = this.routedData.get(compiled.type);
-    if (Routed === undefined) this.routedData.set(compiled.type, (Routed = this.routedClass(compiled.type)));
-    const instance = new Routed(context.inputsFor(this.options.inputs!, true));
-    const overrides = context.overridesFor(compiled.name);
-    if (overrides !== undefined) instance.setOverrides(overrides);
-    if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
-    return instance;
+  private factory(name: string, resolver: PlanoutInputResolver | undefined, build: (inputs: ExperimentInputs) => CoreExperiment): ExperimentFactory {
+    return {
+      inputs: resolver ?? this.options.inputs!,
+      sharedInputs: resolver === undefined,
+      create: (inputs, overrides, autoExposure) => {
+        const instance = build(inputs);
+        this.route(instance, overridesOf(overrides, name), autoExposure);
+        return instance;
+      },
+    };
+  }
+
+  /**
+   * Prepares a new instance before its first read: its QA overrides (the core fixes these
+   * params and replaces inputs of the same name), where its records go, auto-exposure.
+   * The one place that decides `overridden`.
+   */
+  private route(experiment: CoreExperiment, overrides: Record<string, unknown> | undefined, autoExposure: boolean): void {
+    if (overrides !== undefined) experiment.setOverrides(overrides);
+    // Forced params are not a random assignment: let analysis drop them.
+    const log = overrides === undefined ? this.log : this.logOverridden;
+    if (experiment instanceof RequestExperiment) experiment.sendRecordsTo(log);
+    else Object.defineProperty(experiment, 'log', { value: log, configurable: true });
+    if (!autoExposure) experiment.setAutoExposureLogging(false);
   }
 
   private async bindExperiment(type: Function): Promise<ExperimentBinding> {
@@ -223,47 +261,22 @@ export class PlanoutRegistry implements OnModuleInit {
       // As the reference: the assign source without its first line (the signature).
       checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
       paramNames: definition.getParamNames?.(),
-      log: this.log,
     };
-    return { type, name, salt, resolver: options.inputs, create: (inputs) => new RequestExperiment(bound, inputs) };
+    return { type, name, salt, factory: this.factory(name, options.inputs, (inputs) => new RequestExperiment(bound, inputs)) };
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
-    const Routed = this.routedClass(type);
     let name: string;
     let salt: string;
     try {
-      const probe = new Routed({});
+      const probe = new type({});
       name = probe.name;
       salt = probe.salt;
     } catch (error) {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
-  }
-
-  /** A subclass of core experiment `type` whose records go to the dispatcher. */
-  private routedClass(type: ExperimentCtor): ExperimentCtor {
-    const { log, logOverridden } = this;
-    // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
-    // (Typed concrete: `type` is a registered subclass, so it implements assign.)
-    const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
-    const Routed = class extends Base {
-      private overridden = false;
-
-      override setOverrides(overrides: Record<string, unknown>): void {
-        super.setOverrides(overrides);
-        this.overridden = Object.keys(overrides).length > 0;
-      }
-
-      protected override log(record: PlanoutLogRecord): void {
-        // Forced params are not a random assignment: let analysis drop them.
-        (this.overridden ? logOverridden : log)(record);
-      }
-    };
-    Object.defineProperty(Routed, 'name', { value: type.name });
-    return Routed;
+    return { type, name, salt, factory: this.factory(name, undefined, (inputs) => new type(inputs)) };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {

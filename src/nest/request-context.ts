@@ -34,7 +34,8 @@ export class PlanoutRequestContext {
   experiment(type: Function | string): CoreExperiment {
     let instance = this.experiments?.get(type);
     if (instance === undefined) {
-      instance = this.registry.createExperiment(type, this);
+      const factory = this.registry.experimentFactory(type, this);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
       (this.experiments ??= new Map()).set(type, instance);
     }
     return instance;
@@ -44,7 +45,8 @@ export class PlanoutRequestContext {
   namespace(type: Function | string): SimpleNamespace {
     let instance = this.namespaces?.get(type);
     if (instance === undefined) {
-      instance = this.registry.createNamespace(type, this);
+      const factory = this.registry.namespaceFactory(type, this);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
       (this.namespaces ??= new Map()).set(type, instance);
     }
     return instance;
@@ -64,14 +66,12 @@ export class PlanoutRequestContext {
     return this.resolve(resolver);
   }
 
-  /** The QA overrides of experiment `name` in this request, if any (never outside HTTP). */
-  overridesFor(name: string): Record<string, unknown> | undefined {
+  /** This request's QA overrides, if any (never outside HTTP); read on the first experiment built. */
+  private requestOverrides(): PlanoutOverrides | undefined {
     if (this.overrides === undefined) {
       this.overrides = this.request === undefined ? null : (this.registry.readOverrides(this.request, this.execution) ?? null);
     }
-    if (this.overrides === null || !Object.hasOwn(this.overrides, name)) return undefined;
-    const params = this.overrides[name]!;
-    return Object.keys(params).length > 0 ? params : undefined;
+    return this.overrides ?? undefined;
   }
 
   private resolve(resolver: PlanoutInputResolver): ExperimentInputs {

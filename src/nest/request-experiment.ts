@@ -10,18 +10,17 @@ export interface DefinitionBinding {
   readonly salt: string;
   readonly checksum: string;
   readonly paramNames: readonly string[] | undefined;
-  readonly log: (record: PlanoutLogRecord) => void;
 }
 
 /**
  * The per-request PlanOut experiment of an `@Experiment` class: the core lifecycle, with
- * `assign` delegated to the singleton and records sent to the dispatcher.
+ * `assign` delegated to the singleton and records sent where the registry says.
  */
 export class RequestExperiment<
   TParams extends ExperimentParams = ExperimentParams,
   TInputs extends ExperimentInputs = ExperimentInputs,
 > extends CoreExperiment<TParams, TInputs> {
-  private hasOverrides = false;
+  private sendRecord: (record: PlanoutLogRecord) => void = () => undefined;
 
   constructor(
     private readonly binding: DefinitionBinding,
@@ -47,19 +46,12 @@ export class RequestExperiment<
     return this.binding.checksum;
   }
 
-  override setOverrides(overrides: Record<string, unknown>): void {
-    super.setOverrides(overrides);
-    this.hasOverrides = Object.keys(overrides).length > 0;
-  }
-
-  protected override buildRecord(event: string, extras?: Record<string, unknown>): PlanoutLogRecord {
-    const record = super.buildRecord(event, extras);
-    // Forced params are not a random assignment: let analysis drop them.
-    if (this.hasOverrides) record.overridden = true;
-    return record;
+  /** Where records go (set by the registry before the first read). */
+  sendRecordsTo(send: (record: PlanoutLogRecord) => void): void {
+    this.sendRecord = send;
   }
 
   protected override log(record: PlanoutLogRecord): void {
-    this.binding.log(record);
+    this.sendRecord(record);
   }
 }
