@@ -1,3 +1,4 @@
+import { describe, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresDefinitionSource } from '../../src/postgres.js';
@@ -46,3 +47,14 @@ describeDefinitionStore(
     await admin.end();
   },
 );
+
+describe('PostgresDefinitionSource, PostgreSQL unreachable', () => {
+  it('the app starts anyway within the connect timeout, with the source error in health', async () => {
+    const { bootWithUnreachableSource } = await import('../support/definition-store-scenarios.js');
+    const { closedPort } = await import('./support/tcp-proxy.js');
+    const port = await closedPort();
+    await bootWithUnreachableSource(
+      new PostgresDefinitionSource({ connectionString: `postgres://postgres@127.0.0.1:${port}/test`, connectTimeoutMs: 300, pollIntervalMs: 0 }),
+    );
+  });
+});

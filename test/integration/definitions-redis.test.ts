@@ -1,3 +1,4 @@
+import { describe, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { RedisDefinitionSource } from '../../src/redis.js';
@@ -31,3 +32,12 @@ describeDefinitionStore(
     admin.destroy();
   },
 );
+
+describe('RedisDefinitionSource, Redis unreachable', () => {
+  it('the app starts anyway within the connect timeout, with the source error in health', async () => {
+    const { bootWithUnreachableSource } = await import('../support/definition-store-scenarios.js');
+    const { closedPort } = await import('./support/tcp-proxy.js');
+    const port = await closedPort();
+    await bootWithUnreachableSource(new RedisDefinitionSource({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, pollIntervalMs: 0 }));
+  });
+});

@@ -256,3 +256,33 @@ export function describeDefinitionStore(label: string, writerFactory: () => Prom
     });
   });
 }
+
+/** Boots an app on `source` (unreachable): it must start, serve class-free routes, and report the source error. */
+export async function bootWithUnreachableSource(source: DefinitionSource): Promise<void> {
+  @Module({
+    imports: [
+      PlanoutModule.forRoot({
+        inputs: (req: PlanoutRequest) => ({ userid: String((req.query as Record<string, unknown>).userid ?? '') }),
+        definitions: source,
+        logSink: new InMemorySink(),
+      }),
+      TerminusModule,
+    ],
+    controllers: [DefinitionsTestController],
+    providers: [PlanoutHealthIndicator],
+  })
+  class UnreachableModule {}
+  const started = Date.now();
+  const app = await createApp('express', { imports: [UnreachableModule] });
+  try {
+    // Bounded by the connect timeout, not by the store coming back.
+    expect(Date.now() - started).toBeLessThan(5000);
+    await request(app.getHttpServer()).get('/exp/homepage?userid=1').expect(404);
+    const report = app.get(PlanoutHealthIndicator).report().definitions!;
+    expect(report.errors).toMatchObject([{ kind: 'source', name: 'source', serving: false }]);
+    expect(report.errors[0]!.message).toMatch(/^cannot read /);
+    expect(app.get(PlanoutHealthIndicator).isHealthy('planout').planout.status).toBe('degraded');
+  } finally {
+    await app.close();
+  }
+}

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createClient } from '@keyv/redis';
-import { checkNumber, errorMessage, RateLimitedLogger, type PlanoutBackendLogger } from '../sinks/backend-utils.js';
+import { checkNumber, errorMessage, RateLimitedLogger, withTimeout, type PlanoutBackendLogger } from '../sinks/backend-utils.js';
 import { parseDefinitionFiles } from './definition-files.js';
 import { DefinitionSource, type DefinitionSet } from './definition-source.js';
 
@@ -36,6 +36,7 @@ export class RedisDefinitionSource extends DefinitionSource {
   private readonly pollIntervalMs: number;
   private readonly logger: RateLimitedLogger;
   private connecting: Promise<unknown> | undefined;
+  private readonly connectTimeoutMs: number;
 
   constructor(options: RedisDefinitionSourceOptions = {}) {
     super();
@@ -44,6 +45,7 @@ export class RedisDefinitionSource extends DefinitionSource {
     this.channel = options.channel ?? `${this.key}:changed`;
     this.pollIntervalMs = checkNumber(owner, 'pollIntervalMs', options.pollIntervalMs, 5000, 0);
     const connectTimeout = checkNumber(owner, 'connectTimeoutMs', options.connectTimeoutMs, 5000, 1);
+    this.connectTimeoutMs = connectTimeout;
     this.description = `redis:${this.key}`;
     this.logger = new RateLimitedLogger(options.logger ?? new Logger('Planout'));
     this.client = createClient({
@@ -112,8 +114,13 @@ export class RedisDefinitionSource extends DefinitionSource {
   }
 
   private async connect(): Promise<void> {
-    // Once open, the client reconnects by itself; commands fail fast while it is away.
-    if (this.connecting === undefined && !this.client.isOpen) this.connecting = this.client.connect();
-    await this.connecting;
+    // Once open, the client reconnects by itself (its first connect() waits for that, however
+    // long): a read waits at most connectTimeoutMs, and fails fast while Redis is away.
+    if (this.connecting === undefined && !this.client.isOpen) {
+      this.connecting = this.client.connect();
+      this.connecting.catch(() => undefined);
+    }
+    if (this.client.isReady || this.connecting === undefined) return;
+    await withTimeout(this.connecting, this.connectTimeoutMs, 'connect');
   }
 }
