@@ -58,3 +58,42 @@ describe('PostgresDefinitionSource, PostgreSQL unreachable', () => {
     );
   });
 });
+
+describe('PostgresDefinitionSource, outages', () => {
+  it('boots with PostgreSQL down and serves once it is back; a change made during an outage is read on reconnect', async () => {
+    const { recoversAfterOutage } = await import('../support/definition-store-scenarios.js');
+    const { TcpProxy } = await import('./support/tcp-proxy.js');
+    const target = new URL(DATABASE_URL);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    const port = await proxy.up();
+    const outageSchema = `${schema}_outage`;
+    // Its own pool: the store suite's is closed by then.
+    const db = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+    await db.query(`CREATE SCHEMA IF NOT EXISTS "${outageSchema}"`);
+    const outageTable = `${outageSchema}.definitions`;
+    // The table exists before the app boots (its own migration cannot run while the proxy is down).
+    const { planoutDefinitionsMigrationSql } = await import('../../src/postgres.js');
+    await db.query(planoutDefinitionsMigrationSql(outageTable, `${outageSchema}_changed`));
+    const proxied = new URL(DATABASE_URL);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(port);
+    try {
+      await recoversAfterOutage({
+        proxy,
+        source: () =>
+          new PostgresDefinitionSource({ connectionString: proxied.toString(), table: outageTable, channel: `${outageSchema}_changed`, pollIntervalMs: 0, connectTimeoutMs: 300 }),
+        put: async (body) => {
+          await db.query(
+            `INSERT INTO ${outageTable} (kind, name, language, body) VALUES ('experiment', 'outage', 'planout', $1)
+             ON CONFLICT (kind, name) DO UPDATE SET body = EXCLUDED.body`,
+            [body],
+          );
+        },
+      });
+    } finally {
+      await proxy.down();
+      await db.query(`DROP SCHEMA IF EXISTS "${outageSchema}" CASCADE`);
+      await db.end();
+    }
+  }, 40_000);
+});

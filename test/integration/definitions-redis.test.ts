@@ -41,3 +41,30 @@ describe('RedisDefinitionSource, Redis unreachable', () => {
     await bootWithUnreachableSource(new RedisDefinitionSource({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, pollIntervalMs: 0 }));
   });
 });
+
+describe('RedisDefinitionSource, outages', () => {
+  it('boots with Redis down and serves once it is back; a change made during an outage is read on reconnect', async () => {
+    const { recoversAfterOutage } = await import('../support/definition-store-scenarios.js');
+    const { TcpProxy } = await import('./support/tcp-proxy.js');
+    const target = new URL(REDIS_URL);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+    const port = await proxy.up();
+    const outageKey = `${key}:outage`;
+    // Its own client: the store suite's is closed by then.
+    const writer = createClient({ url: REDIS_URL });
+    await writer.connect();
+    try {
+      await recoversAfterOutage({
+        proxy,
+        source: () => new RedisDefinitionSource({ url: `redis://127.0.0.1:${port}`, key: outageKey, pollIntervalMs: 0, connectTimeoutMs: 300 }),
+        put: async (program) => {
+          await writer.hSet(outageKey, 'outage.planout', program);
+        },
+      });
+    } finally {
+      await proxy.down();
+      await writer.del(outageKey);
+      writer.destroy();
+    }
+  }, 40_000);
+});

@@ -286,3 +286,47 @@ export async function bootWithUnreachableSource(source: DefinitionSource): Promi
     await app.close();
   }
 }
+
+/**
+ * Boots an app whose store is behind `proxy` while the proxy is down; the store gets a
+ * definition meanwhile. Once the proxy is up the app must serve it without a poll (sources
+ * built with polling off), then catch a change made during a second outage.
+ */
+export async function recoversAfterOutage(options: {
+  proxy: { up(): Promise<number>; down(): Promise<void>; port: number };
+  source: () => DefinitionSource;
+  put: (program: string) => Promise<void>;
+}): Promise<void> {
+  const { proxy } = options;
+  await proxy.down();
+  @Module({
+    imports: [
+      PlanoutModule.forRoot({
+        inputs: (req: PlanoutRequest) => ({ userid: String((req.query as Record<string, unknown>).userid ?? '') }),
+        definitions: options.source(),
+        definitionsReload: { debounceMs: 20 },
+        logSink: new InMemorySink(),
+      }),
+    ],
+    controllers: [DefinitionsTestController],
+  })
+  class OutageModule {}
+  const app = await createApp('express', { imports: [OutageModule] });
+  const http = () => request(app.getHttpServer());
+  try {
+    await options.put('version = 1;');
+    await http().get('/exp/outage?userid=1').expect(404);
+    await proxy.up();
+    await eventually(async () => expect((await http().get('/exp/outage?userid=1')).body).toEqual({ version: 1 }), 10_000);
+
+    // A change while the connection is down: its notification is lost, the reconnect reads it.
+    await proxy.down();
+    await options.put('version = 2;');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await http().get('/exp/outage?userid=1').expect(200, { version: 1 });
+    await proxy.up();
+    await eventually(async () => expect((await http().get('/exp/outage?userid=1')).body).toEqual({ version: 2 }), 10_000);
+  } finally {
+    await app.close();
+  }
+}

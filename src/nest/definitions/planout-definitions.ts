@@ -64,10 +64,14 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   private reserved: ReservedNames = { names: new Set(), salts: new Set() };
   private stopWatching: (() => Promise<void> | void) | undefined;
   private debounce: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private failedReads = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
   private lastReloadAt: Date | undefined;
+  // Retries start once bootstrap is done (the first read failing must not delay it).
+  private started = false;
   private readonly debounceMs: number;
   private readonly dryRunUnits: number | undefined;
 
@@ -85,6 +89,8 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
     this.reserved = reserved;
     await this.reload();
     if (this.closed) return;
+    this.started = true;
+    if (this.errors.has('source:source')) this.retryLater();
     this.stopWatching = this.source.watch(() => this.schedule());
   }
 
@@ -152,11 +158,20 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearTimeout(this.debounce);
+    clearTimeout(this.retry);
     const stop = this.stopWatching;
     this.stopWatching = undefined;
     await stop?.();
     await this.running?.catch(() => undefined);
     await this.source.close();
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.started === false) return;
+    clearTimeout(this.retry);
+    const delay = Math.min(250 * 2 ** Math.min(this.failedReads++, 7), 30_000);
+    this.retry = setTimeout(() => this.schedule(), delay);
+    this.retry.unref();
   }
 
   private schedule(): void {
@@ -173,11 +188,15 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
     try {
       set = await this.source.load();
     } catch (error) {
-      // The source is unreachable: everything keeps serving as it is.
+      // The source is unreachable: everything keeps serving as it is, and the read is retried
+      // (a notification that arrived while it was away may be the only one).
       this.refuse('source', 'source', `cannot read ${this.source.description}: ${(error as Error).message}`, false);
+      this.retryLater();
       return;
     }
     if (this.closed) return;
+    this.failedReads = 0;
+    clearTimeout(this.retry);
     this.errors.delete('source:source');
     const next = await this.build(set);
     if (this.closed) return;

@@ -142,9 +142,12 @@ describe('PlanoutDefinitions reloads', () => {
     expect(definitions.report().errors).toMatchObject([{ kind: 'source', name: 'source', message: 'cannot read test: connection refused' }]);
     expect(metrics.snapshot().definitionsRejected).toBe(1);
     source.load = load;
-    await definitions.reload();
-    expect(definitions.snapshot).toBe(serving);
+    // Retried without a notification (a first retry after 250 ms).
+    await new Promise((resolve) => setTimeout(resolve, 600));
     expect(definitions.report().errors).toEqual([]);
+    expect(definitions.snapshot).toBe(serving);
+    expect(metrics.snapshot().definitionReloads).toBe(2);
+    await definitions.onApplicationShutdown();
   });
 
   it('an unchanged definition is not compiled again; two definitions with one salt: the later name is refused', async () => {
