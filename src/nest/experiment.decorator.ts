@@ -26,6 +26,13 @@ export interface ExperimentOptions {
   salt?: string;
   /** Inputs of this experiment, instead of the module's `inputs` option. */
   inputs?: PlanoutInputResolver;
+  /**
+   * The unit input(s), e.g. `['userid']`, instead of the module's `units` option. When one
+   * is missing (`undefined`, `null` or `''`) the request is not in the experiment: params
+   * read their defaults, nothing is logged, `missingUnit` is counted. Without a declaration
+   * the units are the `unit` arguments of the operators `assign` draws with.
+   */
+  units?: readonly string[];
 }
 
 /**

@@ -61,6 +61,15 @@ export interface PlanoutModuleOptions {
   namespaces?: NamespaceType[];
   /** How a request becomes experiment inputs. Required when anything is registered. */
   inputs?: PlanoutInputResolver;
+  /**
+   * Unit input(s) of every experiment without its own `@Experiment({ units })`, e.g.
+   * `['userid']`. A request whose unit is missing (`undefined`, `null` or `''`) is not in
+   * the experiment: params read their defaults, no exposure or event is logged, and the
+   * `missingUnit` counter grows. Undeclared, the units are inferred: the `unit` arguments
+   * of the random operators `assign` draws with (a draw on a missing unit is never hashed).
+   * A namespace's unit is its `primaryUnit`.
+   */
+  units?: readonly string[];
   /** Where records go. Default: a {@link JsonLinesFileSink} on `logFile`. */
   logSink?: LogSink;
   /** File of the default sink. Default `./planout-exposures.jsonl`. */
