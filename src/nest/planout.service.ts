@@ -93,7 +93,11 @@ export class PlanoutService {
     if (context === undefined) {
       const hint = this.registry.asyncContext ? '' : ' (asyncContext is off: set PlanoutModule asyncContext: true for services called from handlers)';
       this.registry.enableAsyncContextLate();
-      throw new PlanoutError(`no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside HTTP${hint}`, {
+      throw new PlanoutError(
+        'no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside a request; ' +
+          'in microservice handlers of a hybrid app, pass { inheritAppConfig: true } to connectMicroservice() ' +
+          `or add @UseInterceptors(PlanoutInterceptor)${hint}`,
+        {
         experiment: type.name,
       });
     }
