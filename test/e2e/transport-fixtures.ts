@@ -27,7 +27,14 @@ export function transportInputs(input: PlanoutRequest | { userid?: string; count
     return { userid: header(req, 'x-user-id'), country: header(req, 'x-country') };
   }
   const data = input as { userid?: string; country?: string } | undefined;
-  return { userid: data?.userid, country: data?.country };
+  return { userid: data?.userid ?? rpcHeader(ctx, 'x-user-id'), country: data?.country };
+}
+
+/** A message header from the RPC context, on transports that carry headers (NATS). */
+function rpcHeader(ctx: ExecutionContext, name: string): string | undefined {
+  if (ctx.getType<string>() !== 'rpc') return undefined;
+  const rpc = ctx.switchToRpc().getContext<{ getHeaders?: () => { get(key: string): string } | undefined }>();
+  return typeof rpc?.getHeaders === 'function' ? rpc.getHeaders()?.get(name) : undefined;
 }
 
 export const transportOptions: PlanoutModuleOptions = {
