@@ -1,6 +1,5 @@
 import type { Assignment } from '../core/assignment.js';
 import type { ExperimentInputs } from '../core/experiment.js';
-import type { RandomOperatorLike } from '../core/ops/random.js';
 
 /**
  * The missing-unit policy, applied where the Nest shell hands inputs to the core: a unit
@@ -24,10 +23,6 @@ export function firstMissingUnit(inputs: ExperimentInputs, units: readonly strin
   return undefined;
 }
 
-function isRandomOperator(value: unknown): value is RandomOperatorLike {
-  return typeof value === 'object' && value !== null && 'args' in value && typeof (value as RandomOperatorLike).execute === 'function';
-}
-
 /**
  * Runs `assign` with `params` watched: a random operator given a missing `unit` is not run
  * (nothing hashes a phantom unit) and marks the assignment. This is how units are inferred
@@ -36,20 +31,15 @@ function isRandomOperator(value: unknown): value is RandomOperatorLike {
  */
 export function assignWatchingUnits(params: Assignment<object>, assign: () => unknown): { result: unknown; missing: boolean } {
   let missing = false;
-  const set = params.set;
-  const watched = function (this: Assignment<object>, name: string, value: unknown): void {
-    if (isRandomOperator(value) && isMissingUnit(value.args.unit) && !params.isOverridden(name)) {
-      missing = true;
-      return;
-    }
-    (set as (name: string, value: unknown) => void).call(params, name, value);
+  params.drawFilter = (operator) => {
+    if (!isMissingUnit(operator.args.unit)) return true;
+    missing = true;
+    return false;
   };
-  // An own property for the length of the (synchronous) assign call, then the prototype's again.
-  Object.defineProperty(params, 'set', { value: watched, configurable: true, writable: true });
   try {
     const result = assign();
     return { result, missing };
   } finally {
-    delete (params as { set?: unknown }).set;
+    params.drawFilter = undefined;
   }
 }
