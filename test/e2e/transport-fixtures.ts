@@ -1,41 +1,37 @@
 import { Controller, Get } from '@nestjs/common';
 import type { ExecutionContext } from '@nestjs/common';
+import type { NatsContext } from '@nestjs/microservices';
 import {
   ExperimentInstance,
   NamespaceParam,
   Param,
-  type ExperimentInputs,
   type ExperimentInstanceOf,
+  type PlanoutInputResolver,
   type PlanoutModuleOptions,
   type PlanoutRequest,
 } from '../../src/index.js';
 import { ColorExperiment, Exp1, GermanyExperiment, TestNamespace } from './fixtures.js';
 
-/** A header's single value, or undefined: a request without it has no unit. */
-function header(req: PlanoutRequest, name: string): string | undefined {
-  const value = req.headers?.[name];
-  return typeof value === 'string' ? value : undefined;
-}
+type Message = { userid?: string };
 
 /**
- * One resolver for every transport: HTTP and GraphQL hand it the HTTP request, RPC the
- * message payload, WebSocket the message data. The unit may be missing: typed so.
+ * One resolver for every transport, as README's "Inputs on every transport" shows it (kept
+ * identical): HTTP and GraphQL hand it the HTTP request, RPC the message payload (and NATS
+ * headers through the RPC context), WebSocket the message data. The unit may be missing.
  */
-export function transportInputs(input: PlanoutRequest | { userid?: string; country?: string }, ctx: ExecutionContext): ExperimentInputs {
-  if (ctx.getType<string>() === 'http' || ctx.getType<string>() === 'graphql') {
-    const req = input as PlanoutRequest;
-    return { userid: header(req, 'x-user-id'), country: header(req, 'x-country') };
+export const transportInputs: PlanoutInputResolver<{ userid: string }> = (input: PlanoutRequest | Message, ctx: ExecutionContext) => {
+  switch (ctx.getType<string>()) {
+    case 'http':
+    case 'graphql': {
+      const header = (input as PlanoutRequest).headers['x-user-id'];
+      return { userid: typeof header === 'string' ? header : undefined };
+    }
+    case 'rpc':
+      return { userid: (input as Message).userid ?? ctx.switchToRpc().getContext<NatsContext>().getHeaders?.()?.get('x-user-id') };
+    default: // 'ws'
+      return { userid: (input as Message | undefined)?.userid };
   }
-  const data = input as { userid?: string; country?: string } | undefined;
-  return { userid: data?.userid ?? rpcHeader(ctx, 'x-user-id'), country: data?.country };
-}
-
-/** A message header from the RPC context, on transports that carry headers (NATS). */
-function rpcHeader(ctx: ExecutionContext, name: string): string | undefined {
-  if (ctx.getType<string>() !== 'rpc') return undefined;
-  const rpc = ctx.switchToRpc().getContext<{ getHeaders?: () => { get(key: string): string } | undefined }>();
-  return typeof rpc?.getHeaders === 'function' ? rpc.getHeaders()?.get(name) : undefined;
-}
+};
 
 export const transportOptions: PlanoutModuleOptions = {
   experiments: [Exp1, ColorExperiment, GermanyExperiment],
