@@ -67,10 +67,15 @@ export class PlanoutRequestContext {
     return this.resolve(resolver);
   }
 
-  /** The QA overrides of experiment `name` in this request, if any (never outside HTTP). */
+  /**
+   * The QA overrides of experiment `name` in this request, if any: read from HTTP requests
+   * (GraphQL included), never from message payloads or outside a request.
+   */
   overridesFor(name: string): Record<string, unknown> | undefined {
     if (this.overrides === undefined) {
-      this.overrides = isObject(this.input) ? (this.registry.readOverrides(this.input, this.execution) ?? null) : null;
+      const type = this.execution?.getType<string>();
+      const fromHttp = (type === 'http' || type === 'graphql') && isObject(this.input);
+      this.overrides = fromHttp ? (this.registry.readOverrides(this.input as object, this.execution) ?? null) : null;
     }
     if (this.overrides === null || !Object.hasOwn(this.overrides, name)) return undefined;
     const params = this.overrides[name]!;

@@ -177,3 +177,28 @@ describe('GraphQL field resolvers without fieldResolverEnhancers', () => {
     expect(app.get(PlanoutMetrics).snapshot().deduplicated).toBe(0);
   });
 });
+
+describe('GraphQL and QA overrides', () => {
+  let app: INestApplication;
+  afterAll(async () => app?.close());
+
+  it('reads the override header of the HTTP request behind the query', async () => {
+    app = await createApp('express', {
+      imports: [
+        PlanoutTestingModule.forRoot({ ...transportOptions, overrides: { allow: () => true } }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true }),
+      ],
+      providers: [GroupSizes, Exp1, ParamsOnlyResolver],
+    });
+    const res = await request(app.getHttpServer())
+      .post('/graphql')
+      .set('x-user-id', 'qa')
+      .set('x-planout-overrides', '{"ColorExperiment":{"color":"green"}}')
+      .send({ query: '{ variants(count: 2) { color } }' })
+      .expect(200);
+    expect(res.body.data.variants).toEqual([{ color: 'green' }, { color: 'green' }]);
+    const recorder = getPlanoutRecorder(app);
+    await recorder.flush();
+    expect(recorder.exposures('ColorExperiment')).toEqual([expect.objectContaining({ params: { color: 'green' }, overridden: true })]);
+  });
+});
