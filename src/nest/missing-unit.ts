@@ -43,3 +43,21 @@ export function assignWatchingUnits(params: Assignment<object>, assign: () => un
     params.drawFilter = undefined;
   }
 }
+
+/** What {@link assignUnlessUnitMissing} returns when a unit is missing. */
+export const UNIT_MISSING: unique symbol = Symbol('nestjs-planout.unit-missing');
+
+/**
+ * Runs `assign` under the policy: `UNIT_MISSING` when a declared unit (`units`) is missing
+ * (then `assign` does not run) or when it drew with a missing unit; else its result.
+ */
+export function assignUnlessUnitMissing(
+  params: Assignment<object>,
+  inputs: ExperimentInputs,
+  units: readonly string[] | undefined,
+  assign: () => unknown,
+): unknown {
+  if (firstMissingUnit(inputs, units) !== undefined) return UNIT_MISSING;
+  const { result, missing } = assignWatchingUnits(params, assign);
+  return missing ? UNIT_MISSING : result;
+}

@@ -18,7 +18,7 @@ import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
 import type { PlanoutRequestContext } from './request-context.js';
-import { assignWatchingUnits, firstMissingUnit } from './missing-unit.js';
+import { assignUnlessUnitMissing, firstMissingUnit, UNIT_MISSING } from './missing-unit.js';
 import { overriddenOr, RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
 
@@ -214,8 +214,7 @@ export class PlanoutRegistry implements OnModuleInit {
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
     const { log, logOverridden, countMissingUnit } = this;
-    const name0 = type.name;
-    const units = this.unitsOption(name0, undefined);
+    const units = this.unitsOption(type.name, undefined);
     // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
     // (Typed concrete: `type` is a registered subclass, so it implements assign.)
     const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
@@ -224,10 +223,8 @@ export class PlanoutRegistry implements OnModuleInit {
       private unitMissing = false;
 
       override assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown {
-        let missing = firstMissingUnit(inputs, units) !== undefined;
-        let result: unknown = false;
-        if (!missing) ({ result, missing } = assignWatchingUnits(params, () => super.assign(params, inputs)));
-        if (!missing) return result;
+        const result = assignUnlessUnitMissing(params, inputs, units, () => super.assign(params, inputs));
+        if (result !== UNIT_MISSING) return result;
         this.unitMissing = true;
         countMissingUnit();
         return false;

@@ -2,7 +2,7 @@ import { Experiment as CoreExperiment, type ExperimentInputs, type ExperimentPar
 import type { Assignment } from '../core/assignment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import type { ExperimentDefinition } from './experiment.decorator.js';
-import { assignWatchingUnits, firstMissingUnit } from './missing-unit.js';
+import { assignUnlessUnitMissing, UNIT_MISSING } from './missing-unit.js';
 
 /** What the module knows of one registered `@Experiment` class, computed at bootstrap. */
 export interface DefinitionBinding {
@@ -43,10 +43,8 @@ export class RequestExperiment<
 
   assign(params: Assignment<TParams>, inputs: TInputs): unknown {
     const { definition, units } = this.binding;
-    let missing = firstMissingUnit(inputs, units) !== undefined;
-    let result: unknown = false;
-    if (!missing) ({ result, missing } = assignWatchingUnits(params, () => definition.assign(params as Assignment<ExperimentParams>, inputs)));
-    if (!missing) return result;
+    const result = assignUnlessUnitMissing(params, inputs, units, () => definition.assign(params as Assignment<ExperimentParams>, inputs));
+    if (result !== UNIT_MISSING) return result;
     this.unitMissing = true;
     this.binding.onMissingUnit();
     return false;

@@ -191,3 +191,26 @@ describe.each(Object.keys(TRANSPORTS) as TransportName[])('microservice over %s'
     }
   });
 });
+
+describe('QA overrides and messages', () => {
+  it('are never read from a message payload, even one with a `headers` field', async () => {
+    const options = TRANSPORTS.NATS;
+    const moduleRef = await Test.createTestingModule({
+      ...metadata,
+      imports: [PlanoutTestingModule.forRoot({ ...transportOptions, overrides: { allow: () => true } })],
+    }).compile();
+    const app = moduleRef.createNestMicroservice<MicroserviceOptions>({ ...options, logger: false });
+    await app.listen();
+    const client = ClientProxyFactory.create(options as Parameters<typeof ClientProxyFactory.create>[0]);
+    try {
+      const forced = '{"ColorExperiment":{"color":"green"}}';
+      const view = await firstValueFrom(client.send<VariantView>(VARIANT, { userid: 'qa-rpc', headers: { 'x-planout-overrides': forced } }));
+      const color = app.get(PlanoutService).create(ColorExperiment, { userid: 'qa-rpc' }, { autoExposureLogging: false }).get('color');
+      expect(view.color).toBe(color);
+      expect(app.get(PlanoutMetrics).snapshot().overridesApplied).toBe(0);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
