@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Field, GraphQLModule, Int, ObjectType, Parent, Query, ResolveField, Resolver, Args } from '@nestjs/graphql';
+import { Args, Field, GraphQLModule, Int, Mutation, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import request from 'supertest';
 import {
   ExperimentInstance,
@@ -52,6 +52,12 @@ class VariantResolver {
   @ResolveField(() => String)
   label(@NamespaceParam(TestNamespace, 'label', 'default') label: string): string {
     return String(label);
+  }
+
+  @Mutation(() => Boolean)
+  convert(@Args('amount', { type: () => Int }) amount: number): boolean {
+    this.planout.logEvent(Exp1, 'conversion', { amount });
+    return true;
   }
 
   /** A service path: PlanoutService finds the same request's instance. */
@@ -138,6 +144,15 @@ describe.each(PLATFORMS)('GraphQL (Apollo, code-first) on %s', (platform) => {
     expect(recorder.records).toEqual([]);
     // Exp1, ColorExperiment and the namespace: one each for the request.
     expect(metrics.snapshot().missingUnit - before).toBe(3);
+  });
+
+  it('mutations log events of the request unit, and none without a unit', async () => {
+    expect(await gql('mutation { convert(amount: 4) }')).toEqual({ convert: true });
+    expect(await gql('mutation { convert(amount: 5) }', 'gql-buyer')).toEqual({ convert: true });
+    await recorder.flush();
+    expect(recorder.records).toEqual([
+      expect.objectContaining({ name: 'Exp1', event: 'conversion', inputs: { userid: 'gql-buyer' }, extra_data: { amount: 5 } }),
+    ]);
   });
 });
 
