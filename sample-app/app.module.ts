@@ -37,6 +37,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
     inputs: userInputs,
+    // The unit of every experiment: a request without it is in none and logs nothing.
+    units: ['userid'],
     logFile: env.PLANOUT_LOG_FILE ?? './planout-exposures.jsonl',
     logSink,
     exposureCache,

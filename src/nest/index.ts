@@ -34,6 +34,7 @@ export type {
   PlanoutModuleOptions,
   PlanoutOverridesOptions,
   PlanoutRequest,
+  RequestInputs,
 } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';

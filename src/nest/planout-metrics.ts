@@ -11,7 +11,9 @@ export type PlanoutCounter =
   /** Requests whose QA overrides were applied. */
   | 'overridesApplied'
   /** QA override values ignored: bad signature, expired, malformed, not allowed. */
-  | 'overridesRejected';
+  | 'overridesRejected'
+  /** Experiment instances (and namespace routings) whose unit input was missing: not in the experiment, nothing logged. */
+  | 'missingUnit';
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
@@ -30,6 +32,7 @@ export class PlanoutMetrics {
     cacheErrors: 0,
     overridesApplied: 0,
     overridesRejected: 0,
+    missingUnit: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
 
