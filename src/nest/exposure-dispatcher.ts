@@ -73,10 +73,9 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     if (this.closed) return;
     this.closed = true;
     await this.whenIdle();
-    // close() flushes (LogSink's contract), within the sink's own bound: flushing first
-    // would spend that bound twice while the destination is down.
-    if (this.sink.close !== undefined) await this.safely('sink-close', async () => this.sink.close?.());
-    else await this.safely('sink-flush', async () => this.sink.flush?.());
+    // Closed even when the flush failed or timed out: close() settles what is left.
+    await this.safely('sink-flush', async () => this.sink.flush?.());
+    await this.safely('sink-close', async () => this.sink.close?.());
     await this.safely('cache-close', async () => this.cache.close?.());
   }
 

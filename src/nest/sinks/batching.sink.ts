@@ -197,6 +197,11 @@ export class BatchingSink extends LogSink {
   private closing: Promise<void> | undefined;
   private wakeSleeper: (() => void) | undefined;
   private lastErrorValue: { message: string; at: Date } | undefined;
+  /**
+   * When a `flush()` last ran out of time with nothing delivered since: `close()` right
+   * after it (Nest calls `flush()` then `close()` on shutdown) does not wait a second time.
+   */
+  private flushTimedOutAt: number | undefined;
   /** When the `writeBatch` now pending started. */
   private attemptStartedAt: number | undefined;
   private readonly outcomes: OutcomeWindow;
@@ -292,6 +297,7 @@ export class BatchingSink extends LogSink {
       const drained = await settledWithin(this.drainAll(run), this.shutdownTimeoutMs);
       if (!drained) {
         run.stopped = true;
+        this.flushTimedOutAt = Date.now();
         throw new SinkTimeoutError(
           `${this.name}: flush timed out after ${this.shutdownTimeoutMs}ms with ${this.backlog} records pending`,
         );
@@ -303,7 +309,8 @@ export class BatchingSink extends LogSink {
   }
 
   /**
-   * Stops accepting records, flushes (bounded by `shutdownTimeoutMs`), drops what is
+   * Stops accepting records, flushes (bounded by `shutdownTimeoutMs`; skipped when a
+   * `flush()` has just run out of that time with nothing delivered since), drops what is
    * still queued with counters and an error log, waits for the batch in flight to be
    * delivered or dropped (bounded by `writeTimeoutMs`), then closes the inner sink
    * (bounded by `shutdownTimeoutMs`), and logs what became of every record. Keeps the
@@ -319,10 +326,13 @@ export class BatchingSink extends LogSink {
     this.closed = true;
     const release = holdProcessOpen();
     try {
-      try {
-        await this.flush();
-      } catch (error) {
-        this.logger.warn(errorMessage(error));
+      const justTimedOut = this.flushTimedOutAt !== undefined && Date.now() - this.flushTimedOutAt < this.shutdownTimeoutMs;
+      if (!justTimedOut) {
+        try {
+          await this.flush();
+        } catch (error) {
+          this.logger.warn(errorMessage(error));
+        }
       }
       if (this.backlog > 0) {
         this.abandoned = true;
@@ -443,6 +453,7 @@ export class BatchingSink extends LogSink {
         this.metrics?.increment('logged', batch.length);
         this.outcomes.success();
         this.lastErrorValue = undefined;
+        this.flushTimedOutAt = undefined;
         return;
       } catch (error) {
         lastFailure = error;

@@ -349,6 +349,32 @@ describe('BatchingSink', () => {
     expect(inner.closed).toBe(true);
   });
 
+  it('close() right after a flush() that ran out of time does not wait a second time (Nest calls flush, then close)', async () => {
+    const { inner, metrics, drops, sink } = setup({ batchSize: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 5, shutdownTimeoutMs: 100 });
+    inner.failures = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) sink.write(record(i));
+    await expect(sink.flush()).rejects.toBeInstanceOf(SinkTimeoutError);
+    const flush = jest.spyOn(sink, 'flush');
+    await sink.close();
+    expect(flush).not.toHaveBeenCalled();
+    expect(metrics.snapshot()).toMatchObject({ dropped: 5, logged: 0 });
+    expect(drops.every((d) => d.reason === 'shutdown')).toBe(true);
+  });
+
+  it('close() flushes again when something was delivered since the last flush ran out of time', async () => {
+    const { inner, metrics, sink } = setup({ batchSize: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 5, shutdownTimeoutMs: 100 });
+    inner.failures = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) sink.write(record(i));
+    await expect(sink.flush()).rejects.toBeInstanceOf(SinkTimeoutError);
+    inner.failures = 0;
+    await until(() => metrics.snapshot().logged > 0);
+    const flush = jest.spyOn(sink, 'flush');
+    await sink.close();
+    expect(flush).toHaveBeenCalledTimes(1);
+    expect(inner.delivered).toEqual(range(0, 5));
+    expect(metrics.snapshot()).toMatchObject({ dropped: 0, logged: 5 });
+  });
+
   it('close() waits up to writeTimeoutMs for a batch in flight past shutdownTimeoutMs: counters are final when it resolves', async () => {
     const { inner, metrics, drops, sink } = setup({ batchSize: 5, flushIntervalMs: 60_000, writeTimeoutMs: 300, shutdownTimeoutMs: 20 });
     inner.hangs = Number.POSITIVE_INFINITY;
