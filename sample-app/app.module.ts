@@ -16,7 +16,8 @@ import {
 /**
  * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
  * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
- * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
+ * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides;
+ * `PLANOUT_MAX_QUEUE` bounds the PostgreSQL sink's queue (default 100 000 records).
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
   // One set of counters for the module and the backends built here.
@@ -29,7 +30,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
   }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, metrics });
+    const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize, metrics });
   }
   return {
     metrics,

@@ -5,7 +5,10 @@ export type PlanoutCounter =
   | 'logged'
   | 'deduplicated'
   | 'retried'
+  /** Records a sink accepted and then dropped: its queue overflowed, or shutdown came first. */
   | 'dropped'
+  /** Records the destination refused because of their data (e.g. PostgreSQL SQLSTATE class 22); the rest of their batch was delivered. */
+  | 'rejected'
   | 'failed'
   | 'cacheErrors'
   /** Requests whose QA overrides were applied. */
@@ -28,6 +31,7 @@ export class PlanoutMetrics {
     deduplicated: 0,
     retried: 0,
     dropped: 0,
+    rejected: 0,
     failed: 0,
     cacheErrors: 0,
     overridesApplied: 0,
