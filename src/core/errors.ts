@@ -33,3 +33,9 @@ export class PlanoutArgumentError extends PlanoutError {}
 
 /** A serialized script that cannot be run (unknown operator, malformed node). */
 export class PlanoutScriptError extends PlanoutError {}
+
+/**
+ * A script exceeded its evaluation budget for one assignment (operations run or elements
+ * created); see `EvaluationBudget`. Raised before the work is done, so it fails fast.
+ */
+export class PlanoutBudgetError extends PlanoutError {}

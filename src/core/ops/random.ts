@@ -1,3 +1,5 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError } from '../errors.js';
 import { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from '../hash.js';
 import {
@@ -20,7 +22,12 @@ export interface RandomContext {
   readonly saltSep: string;
   /** For error messages only. */
   readonly experimentName?: string;
+  /** The evaluation budget of an interpreted script; draws charge their work to it. */
+  readonly meter?: EvaluationMeter;
 }
+
+/** Above this many elements, a list unit that grows by one per draw is hashed incrementally. */
+const INCREMENTAL_UNIT_LENGTH = 32;
 
 /** Arguments common to every random operator. */
 export interface RandomArgs {
@@ -79,6 +86,10 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private defaultSalt: string | undefined;
   /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`), computed once per run. */
   private prefix: string | undefined;
+  /** `str()` of a unit that is not a list, computed once per run. */
+  private unitText: string | undefined;
+  /** SHA-1 state after hashing a list unit that grows one value per draw (sample, bernoulliFilter). */
+  private growingUnit: { unit: PlanoutValue[]; length: number; state: Hash } | undefined;
 
   constructor(args: TArgs) {
     this.args = args;
@@ -92,6 +103,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     this.context = context;
     this.defaultSalt = defaultSalt;
     this.prefix = undefined;
+    this.unitText = undefined;
+    this.growingUnit = undefined;
     if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
     return this.draw();
   }
@@ -129,22 +142,55 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     if (Array.isArray(unit)) {
       // The reference appends to a list unit in place, so appended values accumulate (quirk Q3).
       if (appended !== undefined && appended !== null) unit.push(appended);
+      this.context.meter?.spendWalking(unit);
       let text = '';
       for (let i = 0; i < unit.length; i++) text += (i ? '.' : '') + pyStr(unit[i]);
       return prefix + text;
     }
-    const head =
-      typeof unit === 'string'
-        ? unit
-        : typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)
-          ? String(unit)
-          : pyStr(unit);
-    return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
+    let head = this.unitText;
+    if (head === undefined) {
+      if (typeof unit === 'string') head = unit;
+      else if (typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)) head = String(unit);
+      else {
+        if (typeof unit === 'object' && unit !== null) this.context.meter?.spendWalking(unit);
+        head = pyStr(unit);
+      }
+      this.unitText = head;
+    }
+    return appended !== undefined && appended !== null ? prefix + head + '.' + this.appendedText(appended) : prefix + head;
+  }
+
+  private appendedText(appended: PlanoutValue): string {
+    if (typeof appended === 'object' && appended !== null) this.context.meter?.spendWalking(appended);
+    return pyStr(appended);
   }
 
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
+    const unit = (this.args as RandomArgs).unit;
+    if (Array.isArray(unit) && appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
+      return this.hashGrowingUnit(unit, appended);
+    }
     return sha1Digest(this.hashInput(appended));
+  }
+
+  /**
+   * The reference re-hashes the whole, ever longer unit on each draw (quadratic). Each
+   * input extends the previous one by `.<appended>`, so SHA-1's state is carried over
+   * and each draw hashes only what it adds: the same digests in linear time.
+   */
+  private hashGrowingUnit(unit: PlanoutValue[], appended: PlanoutValue): string {
+    const grown = this.growingUnit;
+    if (grown !== undefined && grown.unit === unit && grown.length === unit.length) {
+      unit.push(appended);
+      const text = this.appendedText(appended);
+      grown.length = unit.length;
+      grown.state.update(unit.length > 1 ? '.' + text : text, 'utf8');
+      return grown.state.copy().digest('binary');
+    }
+    const state = createHash('sha1').update(this.hashInput(appended), 'utf8');
+    this.growingUnit = { unit, length: unit.length, state };
+    return state.copy().digest('binary');
   }
 
   protected uniform(min: number, max: number, appended?: PlanoutValue): number {
@@ -248,6 +294,7 @@ export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends Rando
     let weights = this.args.weights as PlanoutValue[];
     if (!Array.isArray(weights)) weights = this.listArg('weights');
     if (choices.length === 0) return [];
+    this.context.meter?.spend(weights.length);
     // Accumulate in float from 0.0, as the reference does (quirk Q7). Two passes over the
     // weights repeat the same additions, so the partial sums are the reference's exactly.
     let sum = 0;
@@ -293,6 +340,8 @@ export class BernoulliFilter<T extends PlanoutValue = PlanoutValue> extends Rand
   protected draw(): T[] {
     const p = this.probabilityArg();
     const choices = this.listArg('choices') as T[];
+    // One draw and at most one kept element per choice (and one more unit element for a list unit).
+    this.context.meter?.spend(choices.length, choices.length * (Array.isArray(this.args.unit) ? 2 : 1));
     return choices.filter((choice) => this.uniform(0, 1, choice) <= p);
   }
 }
@@ -345,6 +394,12 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
     return Number(draws);
   }
 
+  /** Charges a copy of `length` choices and `steps` draws (each also grows a list unit by one). */
+  protected charge(length: number, steps: number): void {
+    const growing = Array.isArray(this.args.unit) ? steps : 0;
+    this.context.meter?.spend(Math.max(steps, 0), length * 2 + growing);
+  }
+
   /** Fisher–Yates from the end; returns early in FastSample. */
   protected shuffle(choices: T[], stopAt: number): T[] | undefined {
     for (let i = choices.length - 1; i >= 1; i--) {
@@ -358,8 +413,10 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
   }
 
   protected draw(): T[] {
-    const choices = [...(this.listArg('choices') as T[])];
-    const draws = this.numDraws(choices);
+    const source = this.listArg('choices') as T[];
+    const draws = this.numDraws(source);
+    this.charge(source.length, source.length - 1);
+    const choices = [...source];
     this.shuffle(choices, -1);
     return choices.slice(0, draws);
   }
@@ -372,8 +429,10 @@ export class FastSample<T extends PlanoutValue = PlanoutValue> extends Sample<T>
   }
 
   protected override draw(): T[] {
-    const choices = [...(this.listArg('choices') as T[])];
-    const draws = this.numDraws(choices);
+    const source = this.listArg('choices') as T[];
+    const draws = this.numDraws(source);
+    this.charge(source.length, Math.min(draws, source.length - 1));
+    const choices = [...source];
     return this.shuffle(choices, choices.length - draws) ?? choices.slice(0, draws);
   }
 }

@@ -1,0 +1,118 @@
+import { describe, expect, it } from '@jest/globals';
+import { PlanoutBudgetError, PlanoutError } from '../../../src/core/errors.js';
+import { InterpretedExperiment } from '../../../src/core/interpreted-experiment.js';
+import { Interpreter } from '../../../src/core/interpreter.js';
+import type { PlanoutObject, PlanoutValue } from '../../../src/core/values.js';
+
+const DEPTH = 100_000;
+
+function nest(depth: number, wrap: (inner: PlanoutValue) => PlanoutValue, leaf: PlanoutValue = 1): PlanoutValue {
+  let node = leaf;
+  for (let i = 0; i < depth; i++) node = wrap(node);
+  return node;
+}
+
+/** What running `script` as an InterpretedExperiment throws (define, construct, read params and checksum). */
+function failureOf(script: PlanoutObject, name = 'Hostile'): unknown {
+  try {
+    const Defined = InterpretedExperiment.define({ name, script });
+    const experiment = new Defined({ userid: 42 });
+    experiment.getParams();
+    void experiment.checksum;
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+function expectPlanoutError(error: unknown, experiment: string, param?: string): void {
+  if (!(error instanceof PlanoutError)) throw new Error(`expected a PlanoutError, got ${String(error)}`);
+  expect(error.experiment).toBe(experiment);
+  if (param !== undefined) expect(error.param).toBe(param);
+}
+
+const setValue = (value: PlanoutValue): PlanoutObject => ({
+  op: 'seq',
+  seq: [{ op: 'set', var: 'deep', value }],
+});
+
+describe('hostile scripts: deep nesting and cycles (issue 9, item 5)', () => {
+  const deepCases: [string, () => PlanoutObject][] = [
+    ['operators', () => setValue(nest(DEPTH, (v) => ({ op: 'not', value: v })))],
+    ['arrays', () => setValue(nest(DEPTH, (v) => [v]))],
+    ['array operators', () => setValue(nest(DEPTH, (v) => ({ op: 'array', values: [v] })))],
+    ['a literal', () => setValue({ op: 'literal', value: nest(DEPTH, (v) => [v]) })],
+    ['objects', () => setValue(nest(DEPTH, (v) => ({ a: v })))],
+    ['the script itself', () => nest(DEPTH, (v) => ({ op: 'seq', seq: [v] }), { op: 'set', var: 'x', value: 1 }) as PlanoutObject],
+  ];
+
+  it.each(deepCases)('%s nested 100 000 deep fail with a PlanoutError naming the experiment', (_label, build) => {
+    expectPlanoutError(failureOf(build()), 'Hostile');
+  });
+
+  it('a cyclic script object fails with a PlanoutError', () => {
+    const script = setValue({ op: 'literal', value: null }) as PlanoutObject & { seq: PlanoutValue[] };
+    script.seq.push(script);
+    expectPlanoutError(failureOf(script), 'Hostile');
+  });
+
+  it('a cyclic literal value fails with a PlanoutError', () => {
+    const value: PlanoutObject = { a: 1 };
+    value.self = value;
+    expectPlanoutError(failureOf(setValue({ op: 'literal', value })), 'Hostile');
+  });
+
+  it('a cyclic list fails with a PlanoutError', () => {
+    const list: PlanoutValue[] = [1];
+    list.push(list);
+    expectPlanoutError(failureOf(setValue(list)), 'Hostile');
+  });
+
+  it('the bare interpreter fails the same way', () => {
+    for (const [, build] of deepCases) {
+      const interpreter = new Interpreter(build(), 'salt', { userid: 1 }, { experimentName: 'Bare' });
+      expect(() => interpreter.getParams()).toThrow(PlanoutError);
+    }
+  });
+
+  it('a value built deep by many sets (not by script depth) is refused naming the param', () => {
+    // Each set nests the previous value once more: the script is shallow, the value is not.
+    const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: 1 }];
+    for (let i = 0; i < 20_000; i++) {
+      seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }] } });
+    }
+    seq.push({ op: 'set', var: 'y', value: 2 });
+    expectPlanoutError(failureOf({ op: 'seq', seq }), 'Hostile', 'x');
+  });
+
+  it('a value that shares one list exponentially is refused, not expanded', () => {
+    // 40 doublings: 2^40 elements if copied or serialized, 80 created.
+    const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: [1] }];
+    for (let i = 0; i < 40; i++) {
+      seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }, { op: 'get', var: 'x' }] } });
+    }
+    const error = failureOf({ op: 'seq', seq });
+    expectPlanoutError(error, 'Hostile', 'x');
+    expect(error).toBeInstanceOf(PlanoutBudgetError);
+  });
+
+  it('comparing exponentially shared values stops at the budget', () => {
+    const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: [1] }];
+    for (let i = 0; i < 40; i++) {
+      seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }, { op: 'get', var: 'x' }] } });
+    }
+    seq.push({ op: 'set', var: 'same', value: { op: 'equals', left: { op: 'get', var: 'x' }, right: { op: 'get', var: 'x' } } });
+    const error = failureOf({ op: 'seq', seq });
+    expectPlanoutError(error, 'Hostile', 'same');
+    expect(error).toBeInstanceOf(PlanoutBudgetError);
+  });
+
+  it('scripts at a sane depth still run', () => {
+    const Defined = InterpretedExperiment.define({
+      name: 'Sane',
+      script: setValue(nest(200, (v) => ({ op: 'array', values: [v] }))),
+    });
+    const params = new Defined({ userid: 1 }).getParams() as { deep: unknown };
+    expect(JSON.stringify(params.deep)).toBe('['.repeat(200) + '1' + ']'.repeat(200));
+  });
+});
