@@ -1,6 +1,18 @@
 // The framework-free PlanOut core: `nestjs-planout/core`.
 export { Assignment } from './assignment.js';
-export { PlanoutArgumentError, PlanoutError, PlanoutScriptError, type PlanoutErrorContext } from './errors.js';
+export {
+  DEFAULT_EVALUATION_BUDGET,
+  MAX_NESTING,
+  type EvaluationBudget,
+  type EvaluationMeter,
+} from './budget.js';
+export {
+  PlanoutArgumentError,
+  PlanoutBudgetError,
+  PlanoutError,
+  PlanoutScriptError,
+  type PlanoutErrorContext,
+} from './errors.js';
 export {
   DefaultExperiment,
   Experiment,

@@ -7,7 +7,7 @@ import type { PlanoutObject, PlanoutValue } from '../../../src/core/values.js';
 const DEPTH = 100_000;
 
 function nest(depth: number, wrap: (inner: PlanoutValue) => PlanoutValue, leaf: PlanoutValue = 1): PlanoutValue {
-  let node = leaf;
+  let node: PlanoutValue = leaf;
   for (let i = 0; i < depth; i++) node = wrap(node);
   return node;
 }
