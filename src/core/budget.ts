@@ -81,6 +81,7 @@ export class EvaluationMeter {
   spendWalking(value: unknown): void {
     if (typeof value !== 'object' || value === null) {
       if (typeof value === 'string') this.spend(value.length >>> 6);
+      else if (typeof value === 'bigint') this.spend(bigintTextCost(value));
       return;
     }
     const room = this.maxOperations - this.operations;
@@ -95,6 +96,8 @@ export class EvaluationMeter {
         for (const key of Object.keys(node)) stack.push(node[key]);
       } else if (typeof node === 'string') {
         count += node.length >>> 6;
+      } else if (typeof node === 'bigint') {
+        count += bigintTextCost(node);
       }
     }
     this.spend(count);
@@ -110,6 +113,16 @@ export class EvaluationMeter {
         `(raise ${key} in the experiment's budget or the module's evaluationBudget)`,
     );
   }
+}
+
+/**
+ * Operations charged for the decimal text of a big int (`str()` when hashing): the
+ * conversion is superlinear, about words² / 1000 microseconds.
+ */
+function bigintTextCost(value: bigint): number {
+  if (value >= -(2n ** 64n) && value <= 2n ** 64n) return 0;
+  const words = Math.ceil(value.toString(16).length / 16);
+  return Math.ceil((words * words) / 1000);
 }
 
 /** Why a structure cannot be used: too deep, cyclic, or too large once expanded. */

@@ -28,6 +28,8 @@ export interface RandomContext {
 
 /** Above this many elements, a list unit that grows by one per draw is hashed incrementally. */
 const INCREMENTAL_UNIT_LENGTH = 32;
+/** From this length, a unit's text is hashed once per run and its SHA-1 state reused by each draw. */
+const LONG_UNIT_TEXT = 4096;
 
 /** Arguments common to every random operator. */
 export interface RandomArgs {
@@ -88,6 +90,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private prefix: string | undefined;
   /** `str()` of a unit that is not a list, computed once per run. */
   private unitText: string | undefined;
+  /** SHA-1 state after hashing the prefix and a long unit that is not a list. */
+  private longUnitState: Hash | undefined;
   /** SHA-1 state after hashing a list unit that grows one value per draw (sample, bernoulliFilter). */
   private growingUnit: { unit: PlanoutValue[]; length: number; state: Hash } | undefined;
 
@@ -105,6 +109,7 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     this.prefix = undefined;
     this.unitText = undefined;
     this.growingUnit = undefined;
+    this.longUnitState = undefined;
     if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
     return this.draw();
   }
@@ -147,31 +152,52 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
       for (let i = 0; i < unit.length; i++) text += (i ? '.' : '') + pyStr(unit[i]);
       return prefix + text;
     }
-    let head = this.unitText;
-    if (head === undefined) {
-      if (typeof unit === 'string') head = unit;
-      else if (typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)) head = String(unit);
-      else {
-        if (typeof unit === 'object' && unit !== null) this.context.meter?.spendWalking(unit);
-        head = pyStr(unit);
-      }
-      this.unitText = head;
-    }
+    const head = this.unitHead(unit);
     return appended !== undefined && appended !== null ? prefix + head + '.' + this.appendedText(appended) : prefix + head;
   }
 
+  /** `str()` of a unit that is not a list: computed and charged once per run. */
+  private unitHead(unit: PlanoutValue): string {
+    let head = this.unitText;
+    if (head === undefined) {
+      if (typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)) head = String(unit);
+      else {
+        this.context.meter?.spendWalking(unit);
+        head = typeof unit === 'string' ? unit : pyStr(unit);
+      }
+      this.unitText = head;
+    }
+    return head;
+  }
+
   private appendedText(appended: PlanoutValue): string {
-    if (typeof appended === 'object' && appended !== null) this.context.meter?.spendWalking(appended);
+    if (typeof appended !== 'number') this.context.meter?.spendWalking(appended);
     return pyStr(appended);
   }
 
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
     const unit = (this.args as RandomArgs).unit;
-    if (Array.isArray(unit) && appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
-      return this.hashGrowingUnit(unit, appended);
+    if (Array.isArray(unit)) {
+      if (appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
+        return this.hashGrowingUnit(unit, appended);
+      }
+    } else if (this.unitHead(unit).length >= LONG_UNIT_TEXT) {
+      return this.hashAfterLongUnit(appended);
     }
     return sha1Digest(this.hashInput(appended));
+  }
+
+  /** A long unit is hashed once per run; each draw hashes only the `.<appended>` it adds. */
+  private hashAfterLongUnit(appended: PlanoutValue | undefined): string {
+    let state = this.longUnitState;
+    if (state === undefined) {
+      const prefix = (this.prefix ??= this.hashPrefix());
+      this.longUnitState = state = createHash('sha1').update(prefix + this.unitText, 'utf8');
+    }
+    const draw = state.copy();
+    if (appended !== undefined && appended !== null) draw.update('.' + this.appendedText(appended), 'utf8');
+    return draw.digest('binary');
   }
 
   /**

@@ -141,20 +141,21 @@ describe('evaluation budget: configuration', () => {
   });
 });
 
-/** The reference's sample with a list unit, written out naively: the whole unit is re-hashed per draw. */
-function referenceSample(salt: string, param: string, unit: string[], choices: number[]): number[] {
+/** The reference's sample, written out naively: the whole unit is re-hashed per draw (a list unit grows). */
+function referenceSample(salt: string, param: string, unit: string | string[], choices: number[]): number[] {
   const shuffled = [...choices];
-  const grown = [...unit];
+  const grown = Array.isArray(unit) ? [...unit] : undefined;
   for (let i = shuffled.length - 1; i >= 1; i--) {
-    grown.push(String(i));
-    const digest = createHash('sha1').update(`${salt}.${param}.${grown.join('.')}`).digest('hex');
+    grown?.push(String(i));
+    const unitText = grown ? grown.join('.') : `${unit as string}.${i}`;
+    const digest = createHash('sha1').update(`${salt}.${param}.${unitText}`).digest('hex');
     const j = Number(BigInt('0x' + digest.slice(0, 15)) % BigInt(i + 1));
     [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
   }
   return shuffled;
 }
 
-describe('sample with a list unit: incremental hashing gives the reference digests', () => {
+describe('incremental hashing gives the reference digests', () => {
   it.each([
     ['short, below the incremental threshold', 20],
     ['long', 400],
@@ -169,5 +170,33 @@ describe('sample with a list unit: incremental hashing gives the reference diges
     const choices = Array.from({ length: 50 }, (_, i) => i);
     const interpreter = new Interpreter(set('s', { op: 'sample', choices, unit }), 'exp_salt');
     expect(interpreter.get('s')).toEqual(referenceSample('exp_salt', 's', unit, choices));
+  });
+});
+
+describe('long units are hashed once per draw sequence', () => {
+  it('a long string unit gives the reference digests', () => {
+    const unit = 'u\u00e9'.repeat(3000); // 6000 chars, non-ASCII too
+    const choices = Array.from({ length: 60 }, (_, i) => i);
+    const interpreter = new Interpreter(set('s', { op: 'sample', choices, unit }), 'exp_salt');
+    expect(interpreter.get('s')).toEqual(referenceSample('exp_salt', 's', unit, choices));
+    const single = new Interpreter(set('c', { op: 'uniformChoice', choices, unit }), 'exp_salt');
+    const digest = createHash('sha1').update(`exp_salt.c.${unit}`).digest('hex');
+    expect(single.get('c')).toBe(Number(BigInt('0x' + digest.slice(0, 15)) % 60n));
+  });
+
+  it('a 900k-character unit with 40k draws stays bounded', () => {
+    const body = script(
+      set('unit', product('x', 900_000)),
+      set('s', { op: 'sample', choices: product([1], 40_000), draws: 1, unit: get('unit') }),
+    );
+    const outcome = run(body, { maxElements: 2_000_000 });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.ms).toBeLessThan(2000);
+  });
+
+  it('many draws over a long unit are charged for the text they hash', () => {
+    // 900 000 / 64 = 14 062 operations per draw: the eighth passes 100 000.
+    const draws = Array.from({ length: 200 }, (_, i) => set(`c${i}`, { op: 'uniformChoice', choices: [1, 2], unit: get('unit') }));
+    expectBudgetError(run(script(set('unit', product('x', 900_000)), ...draws)), 'c7');
   });
 });
