@@ -142,11 +142,12 @@ function isContainer(value: unknown): value is object {
 
 /**
  * Checks, without recursion, that `root` is acyclic, at most `maxDepth` containers deep
- * and at most `maxNodes` nodes once expanded. Shared sub-objects are walked once, so
- * the cost is that of the distinct objects, whatever their expanded size.
+ * and at most `maxNodes` nodes once expanded; returns the fault, or the expanded size.
+ * Shared sub-objects are walked once, so the cost is that of the distinct objects,
+ * whatever their expanded size.
  */
-export function findStructureFault(root: unknown, maxDepth: number, maxNodes: number): StructureFault | undefined {
-  if (!isContainer(root)) return undefined;
+export function measureStructure(root: unknown, maxDepth: number, maxNodes: number): StructureFault | number {
+  if (!isContainer(root)) return 1;
   const measured = new Map<object, { size: number; depth: number }>();
   const open = new Set<object>();
   const stack: Frame[] = [];
@@ -166,6 +167,8 @@ export function findStructureFault(root: unknown, maxDepth: number, maxNodes: nu
       }
       const known = measured.get(child);
       if (known !== undefined) {
+        // Measured once where first met; here it may sit deeper.
+        if (stack.length + known.depth > maxDepth) return 'deep';
         top.size += known.size;
         if (known.depth + 1 > top.depth) top.depth = known.depth + 1;
         if (top.size > maxNodes) return 'large';
@@ -184,9 +187,11 @@ export function findStructureFault(root: unknown, maxDepth: number, maxNodes: nu
       parent.size += top.size;
       if (top.depth + 1 > parent.depth) parent.depth = top.depth + 1;
       if (parent.size > maxNodes) return 'large';
+    } else {
+      return top.size;
     }
   }
-  return undefined;
+  return 1; // not reached: the root frame returns its size
 }
 
 // Scripts found sound, by identity: a script object is checked once, not per assignment.
@@ -195,8 +200,8 @@ const soundScripts = new WeakSet<object>();
 /** Throws a PlanoutScriptError when `script` is cyclic, nested too deep or too large. */
 export function checkScriptStructure(script: unknown, experiment?: string): void {
   if (typeof script !== 'object' || script === null || soundScripts.has(script)) return;
-  const fault = findStructureFault(script, MAX_NESTING, MAX_SCRIPT_NODES);
-  if (fault !== undefined) {
+  const fault = measureStructure(script, MAX_NESTING, MAX_SCRIPT_NODES);
+  if (typeof fault === 'string') {
     const reason =
       fault === 'cyclic'
         ? 'the script contains itself (a cycle); scripts must be trees'
@@ -213,15 +218,19 @@ export function markScriptSound(script: object): void {
   soundScripts.add(script);
 }
 
-/** Throws when a param's value could not be copied, logged or serialized safely. */
-export function checkParamValue(value: unknown, meter: EvaluationMeter, experiment: string, param: string): void {
-  if (!isContainer(value)) return;
-  const fault = findStructureFault(value, MAX_NESTING, meter.maxElements);
-  if (fault === undefined) return;
+/**
+ * Throws when a param's value could not be copied, logged or serialized safely: too
+ * deep, cyclic, or, with the params before it (`room` elements left), larger once
+ * expanded than `maxElements`. Returns the room left.
+ */
+export function checkParamValue(value: unknown, room: number, meter: EvaluationMeter, experiment: string, param: string): number {
+  if (!isContainer(value)) return room;
+  const fault = measureStructure(value, MAX_NESTING, room);
+  if (typeof fault === 'number') return room - fault;
   const context = { experiment, param };
   if (fault === 'large') {
     throw new PlanoutBudgetError(
-      `evaluation budget exceeded: the value has more than ${meter.maxElements} elements once expanded ` +
+      `evaluation budget exceeded: the params hold more than ${meter.maxElements} elements once expanded ` +
         '(raise maxElements in the experiment\'s budget or the module\'s evaluationBudget)',
       context,
     );

@@ -350,6 +350,7 @@ export class Interpreter {
    */
   evaluate(node: PlanoutValue): PlanoutValue {
     try {
+      checkScriptStructure(node, this.experimentName);
       return this.evaluator.evaluate(node);
     } catch (error) {
       if (error instanceof StopSignal) {
@@ -380,9 +381,10 @@ export class Interpreter {
     try {
       // Values the script built must be safe to copy, log and serialize (no deep nesting,
       // no cycles, no exponential sharing): checked without recursion.
+      let room = this.evaluator.meter.maxElements;
       for (const [name, value] of this.environment.entries()) {
         if (typeof value === 'object' && value !== null && !this.environment.isOverridden(name)) {
-          checkParamValue(value, this.evaluator.meter, this.experimentName, name);
+          room = checkParamValue(value, room, this.evaluator.meter, this.experimentName, name);
         }
       }
     } catch (error) {

@@ -68,6 +68,27 @@ describe('hostile scripts: deep nesting and cycles (issue 9, item 5)', () => {
     expectPlanoutError(failureOf(setValue(list)), 'Hostile');
   });
 
+  it('a shared sub-object is checked at each depth it sits at', () => {
+    const shared = nest(600, (v) => [v]);
+    // Fine where first met (level 2), too deep the second time (level 602).
+    expectPlanoutError(failureOf(setValue({ op: 'literal', value: [shared, nest(600, (v) => [v], shared)] })), 'Hostile');
+    expect(failureOf(setValue({ op: 'literal', value: [shared, shared] }))).toBeUndefined();
+  });
+
+  it('params share the expanded-size limit', () => {
+    // Each param alone is within maxElements once expanded; together they are not.
+    const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: [1] }];
+    // 17 doublings: 3 * 2^17 - 1 = 393 215 nodes once expanded, for x and for each copy of it.
+    for (let i = 0; i < 17; i++) {
+      seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }, { op: 'get', var: 'x' }] } });
+    }
+    expect(failureOf({ op: 'seq', seq: [...seq, { op: 'set', var: 'a', value: { op: 'get', var: 'x' } }] })).toBeUndefined();
+    for (const name of ['a', 'b', 'c']) seq.push({ op: 'set', var: name, value: { op: 'get', var: 'x' } });
+    const error = failureOf({ op: 'seq', seq });
+    expectPlanoutError(error, 'Hostile', 'b');
+    expect(error).toBeInstanceOf(PlanoutBudgetError);
+  });
+
   it('the bare interpreter fails the same way', () => {
     for (const [, build] of deepCases) {
       const interpreter = new Interpreter(build(), 'salt', { userid: 1 }, { experimentName: 'Bare' });
