@@ -7,8 +7,9 @@ import { isPlainObject } from './values.js';
  */
 export interface EvaluationBudget {
   /**
-   * Operators run, random draws (one per hash: `sample` over n choices is n draws) and
-   * value elements walked by comparisons, hashing and copies. Default 100 000.
+   * Operators run, random draws (one per hash: `sample` over n choices is n - 1 draws),
+   * value elements walked by comparisons, hashing and copies (and one per 64 characters
+   * hashed). Default 10 000: a few milliseconds of work at most.
    */
   maxOperations?: number;
   /**
@@ -20,7 +21,7 @@ export interface EvaluationBudget {
 
 /** The defaults: far above what real experiments use (tens of operations), far below a stall. */
 export const DEFAULT_EVALUATION_BUDGET: Readonly<Required<EvaluationBudget>> = Object.freeze({
-  maxOperations: 100_000,
+  maxOperations: 10_000,
   maxElements: 1_000_000,
 });
 
@@ -34,11 +35,24 @@ export const MAX_NESTING = 1000;
 /** Nodes a script may hold, counting a shared sub-object at each of its places. */
 export const MAX_SCRIPT_NODES = 1_000_000;
 
+// Budgets resolved from one layer, by identity: experiments resolve theirs per unit.
+const resolvedLayers = new WeakMap<EvaluationBudget, Readonly<Required<EvaluationBudget>>>();
+
 /** The budget in effect: later layers override earlier ones, the defaults under all. */
-export function resolveEvaluationBudget(...layers: (EvaluationBudget | undefined)[]): Required<EvaluationBudget> {
+export function resolveEvaluationBudget(...layers: (EvaluationBudget | undefined)[]): Readonly<Required<EvaluationBudget>> {
+  const given = layers.filter((layer) => layer !== undefined);
+  if (given.length === 0) return DEFAULT_EVALUATION_BUDGET;
+  if (given.length === 1) {
+    let resolved = resolvedLayers.get(given[0]);
+    if (resolved === undefined) resolvedLayers.set(given[0], (resolved = Object.freeze(mergeBudgets(given))));
+    return resolved;
+  }
+  return mergeBudgets(given);
+}
+
+function mergeBudgets(layers: readonly EvaluationBudget[]): Required<EvaluationBudget> {
   const out = { ...DEFAULT_EVALUATION_BUDGET };
   for (const layer of layers) {
-    if (layer === undefined) continue;
     for (const key of ['maxOperations', 'maxElements'] as const) {
       const value = layer[key];
       if (value === undefined) continue;

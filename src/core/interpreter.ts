@@ -14,7 +14,7 @@ import {
   type OperatorFn,
   type PlanoutErrorClass,
 } from './ops/core.js';
-import { hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
+import { PyFloat, hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
 
 export { CORE_OPERATORS, randomOperator, simpleOperator } from './ops/core.js';
 export type { OperatorContext, OperatorFn, PlanoutErrorClass } from './ops/core.js';
@@ -99,6 +99,8 @@ class StopSignal {
 /** The running script's state; operators receive it as their context. */
 class Evaluator implements OperatorContext {
   currentParam: string | undefined = undefined;
+  /** Params the script assigned a list or dict to: checked once it ends. */
+  readonly containerParams: string[] = [];
   depth = 0;
   private rawSalt: PlanoutValue;
   private saltValue: PlanoutValue;
@@ -183,6 +185,7 @@ class Evaluator implements OperatorContext {
     } else if (name === 'salt_sep') {
       this.env.saltSep = pyStr(value);
     } else {
+      if (typeof value === 'object' && value !== null && !(value instanceof PyFloat)) this.containerParams.push(name);
       this.env.set(name, value);
     }
   }
@@ -381,10 +384,11 @@ export class Interpreter {
     try {
       // Values the script built must be safe to copy, log and serialize (no deep nesting,
       // no cycles, no exponential sharing): checked without recursion.
-      let room = this.evaluator.meter.maxElements;
-      for (const [name, value] of this.environment.entries()) {
-        if (typeof value === 'object' && value !== null && !this.environment.isOverridden(name)) {
-          room = checkParamValue(value, room, this.evaluator.meter, this.experimentName, name);
+      const names = this.evaluator.containerParams;
+      if (names.length > 0) {
+        let room = this.evaluator.meter.maxElements;
+        for (const name of new Set(names)) {
+          room = checkParamValue(this.environment.get(name), room, this.evaluator.meter, this.experimentName, name);
         }
       }
     } catch (error) {
