@@ -9,12 +9,12 @@ export interface EvaluationBudget {
   /**
    * Operators run, random draws (one per hash: `sample` over n choices is n - 1 draws),
    * value elements walked by comparisons, hashing and copies (and one per 64 characters
-   * hashed). Default 10 000: a few milliseconds of work at most.
+   * hashed). Default 10 000: tens of milliseconds of work at most.
    */
   maxOperations?: number;
   /**
    * List elements, string characters and map entries the script creates, and the
-   * size of each param once expanded (a list shared twice counts twice). Default 1 000 000.
+   * size of each param once expanded (a list shared twice counts twice). Default 100 000.
    */
   maxElements?: number;
 }
@@ -22,7 +22,7 @@ export interface EvaluationBudget {
 /** The defaults: far above what real experiments use (tens of operations), far below a stall. */
 export const DEFAULT_EVALUATION_BUDGET: Readonly<Required<EvaluationBudget>> = Object.freeze({
   maxOperations: 10_000,
-  maxElements: 1_000_000,
+  maxElements: 100_000,
 });
 
 /**

@@ -22,7 +22,7 @@ export interface InterpretedExperimentOptions {
   /**
    * Limits on one assignment's work; over them, reading a param throws a
    * `PlanoutBudgetError`. Overrides the module-wide `evaluationBudget`, itself over the
-   * defaults (10 000 operations, 1 000 000 elements).
+   * defaults (10 000 operations, 100 000 elements).
    */
   budget?: EvaluationBudget;
 }

@@ -101,7 +101,7 @@ export interface PlanoutModuleOptions {
   /**
    * Limits on one assignment of an interpreted (script) experiment: `maxOperations`
    * (operators run, random draws, elements walked; default 10 000) and `maxElements`
-   * (list elements, characters and map entries created; default 1 000 000). Over them,
+   * (list elements, characters and map entries created; default 100 000). Over them,
    * the param read throws a `PlanoutBudgetError` at once. An experiment's own `budget`
    * (`InterpretedExperiment.define({ budget })`) takes precedence.
    */

@@ -12,8 +12,8 @@ import {
   type EvaluationBudget,
 } from '../../src/index.js';
 
-// 1.2M elements: over the default maxElements (1M), under 1.5M.
-const BIG_SCRIPT = { op: 'set', var: 'big', value: { op: 'product', values: [[1], 1_200_000] } };
+// 120k elements: over the default maxElements (100k), under 150k.
+const BIG_SCRIPT = { op: 'set', var: 'big', value: { op: 'product', values: [[1], 120_000] } };
 const BigList = InterpretedExperiment.define({ name: 'BigList', script: BIG_SCRIPT });
 const BigListOwnBudget = InterpretedExperiment.define({ name: 'BigListOwn', script: BIG_SCRIPT, budget: { maxElements: 1000 } });
 
@@ -45,7 +45,7 @@ async function planoutWith(evaluationBudget?: EvaluationBudget) {
 }
 
 describe('PlanoutModule evaluationBudget (module-wide budget of interpreted experiments)', () => {
-  it('the defaults refuse an assignment creating 1.2M elements', async () => {
+  it('the defaults refuse an assignment creating 120k elements', async () => {
     const { planout, close } = await planoutWith();
     try {
       const experiment = planout.create(BigList, { userid: 'u1' });
@@ -57,12 +57,12 @@ describe('PlanoutModule evaluationBudget (module-wide budget of interpreted expe
   });
 
   it('a module-wide budget applies to experiments and namespaces; an experiment budget wins over it', async () => {
-    const { planout, close } = await planoutWith({ maxElements: 1_500_000 });
+    const { planout, close } = await planoutWith({ maxElements: 150_000 });
     try {
       const params = planout.create(BigList, { userid: 'u1' }).getParams() as { big: unknown[] };
-      expect(params.big).toHaveLength(1_200_000);
+      expect(params.big).toHaveLength(120_000);
       const fromNamespace = planout.run({ userid: 'u1' }, () => planout.namespace(BigNamespace).get('big')) as unknown[];
-      expect(fromNamespace).toHaveLength(1_200_000);
+      expect(fromNamespace).toHaveLength(120_000);
       expect(() => planout.create(BigListOwnBudget, { userid: 'u1' }).getParams()).toThrow(PlanoutBudgetError);
     } finally {
       await close();

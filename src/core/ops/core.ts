@@ -159,8 +159,9 @@ function repeat(seq: string | PlanoutValue[], times: number | bigint | boolean, 
   ctx.meter.spend(0, seq.length * n);
   if (seq.length * n > MAX_REPEAT) ctx.fail(`product: result too large (${seq.length} x ${n})`, PlanoutArgumentError);
   if (typeof seq === 'string') return seq.repeat(n);
-  const out: PlanoutValue[] = [];
-  for (let i = 0; i < n; i++) for (const item of seq) out.push(item);
+  const out: PlanoutValue[] = new Array(seq.length * n);
+  let k = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < seq.length; j++) out[k++] = seq[j];
   return out;
 }
 

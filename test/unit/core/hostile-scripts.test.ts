@@ -78,8 +78,8 @@ describe('hostile scripts: deep nesting and cycles (issue 9, item 5)', () => {
   it('params share the expanded-size limit', () => {
     // Each param alone is within maxElements once expanded; together they are not.
     const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: [1] }];
-    // 17 doublings: 3 * 2^17 - 1 = 393 215 nodes once expanded, for x and for each copy of it.
-    for (let i = 0; i < 17; i++) {
+    // 14 doublings: 3 * 2^14 - 1 = 49 151 nodes once expanded, for x and for each copy of it.
+    for (let i = 0; i < 14; i++) {
       seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }, { op: 'get', var: 'x' }] } });
     }
     expect(failureOf({ op: 'seq', seq: [...seq, { op: 'set', var: 'a', value: { op: 'get', var: 'x' } }] })).toBeUndefined();
