@@ -457,7 +457,8 @@ export class FastSample<T extends PlanoutValue = PlanoutValue> extends Sample<T>
   protected override draw(): T[] {
     const source = this.listArg('choices') as T[];
     const draws = this.numDraws(source);
-    this.charge(source.length, Math.min(draws, source.length - 1));
+    // The shuffle stops after `draws` steps only when 1 <= draws < n; otherwise it runs them all.
+    this.charge(source.length, draws >= 1 && draws < source.length ? draws : source.length - 1);
     const choices = [...source];
     return this.shuffle(choices, choices.length - draws) ?? choices.slice(0, draws);
   }

@@ -48,6 +48,12 @@ describe('evaluation budget (issue 9, item 6): the hostile examples fail fast', 
     expectBudgetError(run(body), 's');
   });
 
+  it('fastSample is charged the draws it makes: all of them when draws is 0', () => {
+    const body = (draws: number) => set('s', { op: 'fastSample', choices: product([1], 20_000), draws, unit: get('userid') });
+    expect(run(body(3)).error).toBeUndefined();
+    expectBudgetError(run(body(0)), 's');
+  });
+
   it('bernoulliFilter over 10M choices', () => {
     const body = set('f', { op: 'bernoulliFilter', choices: product([0], 10_000_000), p: 0.5, unit: get('userid') });
     expectBudgetError(run(body), 'f');
