@@ -221,12 +221,14 @@ function pyMod(a: PlanoutValue, b: PlanoutValue, ctx: OperatorContext): PlanoutV
   return normalizeInt(m);
 }
 
-const FLOAT_TEXT = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)$/i;
+// `\d+(?:\.\d*)?`, not `\d+\.?\d*`: the latter backtracks quadratically on a long run of digits that fails to match.
+const FLOAT_TEXT = /^[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)$/i;
 
 /** Python `float(x)`: numbers, and strings in Python's float syntax. */
 function pyFloat(v: PlanoutValue, ctx: OperatorContext): number {
   if (isPyNumber(v)) return floatOf(v, ctx);
   if (typeof v === 'string') {
+    ctx.meter.spend(v.length >>> 6);
     // Python strips whitespace and allows `_` between digits.
     const text = v.trim().replace(/(?<=\d)_(?=\d)/g, '');
     if (FLOAT_TEXT.test(text)) {
@@ -235,7 +237,8 @@ function pyFloat(v: PlanoutValue, ctx: OperatorContext): number {
       if (lower.endsWith('inf') || lower.endsWith('infinity')) return lower.startsWith('-') ? -Infinity : Infinity;
       return Number(text);
     }
-    ctx.fail(`could not convert string to float: ${JSON.stringify(v)}`, PlanoutArgumentError);
+    const shown = v.length > 200 ? `${JSON.stringify(v.slice(0, 200))}... (${v.length} characters)` : JSON.stringify(v);
+    ctx.fail(`could not convert string to float: ${shown}`, PlanoutArgumentError);
   }
   return ctx.fail(`float() argument must be a string or a real number, not '${pyTypeName(v)}'`, PlanoutArgumentError);
 }
