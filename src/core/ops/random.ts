@@ -285,8 +285,32 @@ function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
   return prefix;
 }
 
+/** Values at most this large (nodes once expanded, characters) are shown whole in messages. */
+const SHOWN_NODES = 100;
+const SHOWN_CHARS = 200;
+
+/** Whether `value` has more than `limit` nodes once expanded (walked without recursion, stopping early). */
+function largerThan(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (++count > limit) return true;
+    if (Array.isArray(node)) for (let i = 0; i < node.length; i++) stack.push(node[i]);
+    else if (typeof node === 'object' && node !== null) stack.push(...Object.values(node).slice(0, limit));
+  }
+  return false;
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // A message must not expand a huge, deep or shared value.
+  if (typeof value === 'object' && value !== null && largerThan(value, SHOWN_NODES)) {
+    return Array.isArray(value) ? `a list of ${value.length} elements` : `a dict of ${Object.keys(value).length} keys`;
+  }
+  if (typeof value === 'string' && value.length > SHOWN_CHARS) {
+    return `${JSON.stringify(value.slice(0, SHOWN_CHARS))}... (${value.length} characters)`;
+  }
   try {
     return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
   } catch {

@@ -138,6 +138,18 @@ describe('hostile scripts: deep nesting and cycles (issue 9, item 5)', () => {
     expect(new Interpreter(setValue({ op: '/', left: '1_000.5e1', right: 2 }), 's').get('deep')).toBe(5002.5);
   });
 
+  it('an error message never expands a huge shared value', () => {
+    const seq: PlanoutValue[] = [{ op: 'set', var: 'x', value: [1] }];
+    for (let i = 0; i < 40; i++) {
+      seq.push({ op: 'set', var: 'x', value: { op: 'array', values: [{ op: 'get', var: 'x' }, { op: 'get', var: 'x' }] } });
+    }
+    const weights = { op: 'array', values: [{ op: 'get', var: 'x' }] };
+    seq.push({ op: 'set', var: 'w', value: { op: 'weightedChoice', choices: [1], weights, unit: 1 } });
+    const error = failureOf({ op: 'seq', seq });
+    expectPlanoutError(error, 'Hostile', 'w');
+    expect((error as Error).message).toContain('weights must be numbers, got a list of 2 elements');
+  });
+
   it('scripts at a sane depth still run', () => {
     const Defined = InterpretedExperiment.define({
       name: 'Sane',
