@@ -3,7 +3,7 @@ import { isPlainObject } from './values.js';
 
 /**
  * Limits on what one assignment of a script may cost. Charged before the work is done,
- * so an over-budget script fails in microseconds with a {@link PlanoutBudgetError}.
+ * so an over-budget script fails at once with a {@link PlanoutBudgetError}.
  */
 export interface EvaluationBudget {
   /**
@@ -40,14 +40,21 @@ const resolvedLayers = new WeakMap<EvaluationBudget, Readonly<Required<Evaluatio
 
 /** The budget in effect: later layers override earlier ones, the defaults under all. */
 export function resolveEvaluationBudget(...layers: (EvaluationBudget | undefined)[]): Readonly<Required<EvaluationBudget>> {
-  const given = layers.filter((layer) => layer !== undefined);
-  if (given.length === 0) return DEFAULT_EVALUATION_BUDGET;
-  if (given.length === 1) {
-    let resolved = resolvedLayers.get(given[0]);
-    if (resolved === undefined) resolvedLayers.set(given[0], (resolved = Object.freeze(mergeBudgets(given))));
+  let only: EvaluationBudget | undefined;
+  let count = 0;
+  for (const layer of layers) {
+    if (layer !== undefined) {
+      only = layer;
+      count++;
+    }
+  }
+  if (only === undefined) return DEFAULT_EVALUATION_BUDGET;
+  if (count === 1) {
+    let resolved = resolvedLayers.get(only);
+    if (resolved === undefined) resolvedLayers.set(only, (resolved = Object.freeze(mergeBudgets([only]))));
     return resolved;
   }
-  return mergeBudgets(given);
+  return mergeBudgets(layers.filter((layer) => layer !== undefined));
 }
 
 function mergeBudgets(layers: readonly EvaluationBudget[]): Required<EvaluationBudget> {
@@ -105,9 +112,13 @@ export class EvaluationMeter {
       const node = stack.pop();
       if (++count > room) break;
       if (Array.isArray(node)) {
+        // Each pending node counts at least one: past the room, stop before pushing them.
+        if (count + stack.length + node.length > room) return this.spend(room + 1);
         for (let i = 0; i < node.length; i++) stack.push(node[i]);
       } else if (isPlainObject(node)) {
-        for (const key of Object.keys(node)) stack.push(node[key]);
+        const keys = Object.keys(node);
+        if (count + stack.length + keys.length > room) return this.spend(room + 1);
+        for (const key of keys) stack.push(node[key]);
       } else if (typeof node === 'string') {
         count += node.length >>> 6;
       } else if (typeof node === 'bigint') {
