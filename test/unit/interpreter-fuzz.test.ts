@@ -249,9 +249,30 @@ function hostileGenerator(seed: number) {
 
   const statement = (i: number): PlanoutValue => {
     const name = `p${i}`;
-    switch (int(12)) {
+    switch (int(16)) {
       case 0:
         return set(name, nest(size(150_000)));
+      case 12:
+        // float() of a long run of digits that is not a number (quadratic backtracking once).
+        return set(name, { op: '/', left: { op: 'literal', value: '1'.repeat(size(300_000)) + 'x' }, right: 1 });
+      case 13:
+      case 14: {
+        // A value doubled by sharing, then used where it is walked: a salt, weights, an error message.
+        const seq: PlanoutValue[] = [set('d', [1])];
+        for (let k = size(45); k > 0; k--) seq.push(set('d', { op: 'array', values: [get('d'), get('d')] }));
+        seq.push(
+          pick<PlanoutValue>([
+            set('experiment_salt', get('d')),
+            set('salt_sep', get('d')),
+            set(name, { op: 'weightedChoice', choices: [1], weights: { op: 'array', values: [get('d')] }, unit: 1 }),
+            set(name, { op: 'bernoulliFilter', choices: { op: 'array', values: [get('d'), get('d')] }, p: 0.5, unit: get('userid') }),
+            set(name, { op: 'min', values: get('d') }),
+          ]),
+        );
+        return { op: 'seq', seq };
+      }
+      case 15:
+        return set(name, { op: 'length', value: { op: 'product', values: ['ab', size(20_000_000)] } });
       case 1:
         return set(name, bigList());
       case 2:
