@@ -14,7 +14,8 @@ export interface EvaluationBudget {
   maxOperations?: number;
   /**
    * List elements, string characters and map entries the script creates, and the
-   * size of each param once expanded (a list shared twice counts twice). Default 100 000.
+   * params' total size once expanded (a list shared twice counts twice, a big int its
+   * decimal digits). Default 100 000.
    */
   maxElements?: number;
 }
@@ -161,6 +162,12 @@ interface Frame {
   depth: number;
 }
 
+/** A big int weighs its decimal digits: logging writes them all, in superlinear time. */
+function leafWeight(value: unknown): number {
+  if (typeof value !== 'bigint' || (value >= -(2n ** 64n) && value <= 2n ** 64n)) return 1;
+  return Math.ceil(value.toString(16).length * 1.2042);
+}
+
 function isContainer(value: unknown): value is object {
   return Array.isArray(value) || isPlainObject(value);
 }
@@ -172,7 +179,10 @@ function isContainer(value: unknown): value is object {
  * whatever their expanded size.
  */
 export function measureStructure(root: unknown, maxDepth: number, maxNodes: number): StructureFault | number {
-  if (!isContainer(root)) return 1;
+  if (!isContainer(root)) {
+    const weight = leafWeight(root);
+    return weight > maxNodes ? 'large' : weight;
+  }
   const measured = new Map<object, { size: number; depth: number }>();
   const open = new Set<object>();
   const stack: Frame[] = [];
@@ -187,7 +197,8 @@ export function measureStructure(root: unknown, maxDepth: number, maxNodes: numb
     if (top.next < top.children.length) {
       const child = top.children[top.next++];
       if (!isContainer(child)) {
-        if (++top.size > maxNodes) return 'large';
+        top.size += leafWeight(child);
+        if (top.size > maxNodes) return 'large';
         continue;
       }
       const known = measured.get(child);
@@ -249,7 +260,7 @@ export function markScriptSound(script: object): void {
  * expanded than `maxElements`. Returns the room left.
  */
 export function checkParamValue(value: unknown, room: number, meter: EvaluationMeter, experiment: string, param: string): number {
-  if (!isContainer(value)) return room;
+  if (!isContainer(value) && typeof value !== 'bigint') return room;
   const fault = measureStructure(value, MAX_NESTING, room);
   if (typeof fault === 'number') return room - fault;
   const context = { experiment, param };

@@ -99,7 +99,7 @@ class StopSignal {
 /** The running script's state; operators receive it as their context. */
 class Evaluator implements OperatorContext {
   currentParam: string | undefined = undefined;
-  /** Params the script assigned a list or dict to: checked once it ends. */
+  /** Params the script assigned a list, dict or big int to: checked once it ends. */
   readonly containerParams: string[] = [];
   depth = 0;
   private rawSalt: PlanoutValue;
@@ -185,7 +185,9 @@ class Evaluator implements OperatorContext {
     } else if (name === 'salt_sep') {
       this.env.saltSep = pyStr(value);
     } else {
-      if (typeof value === 'object' && value !== null && !(value instanceof PyFloat)) this.containerParams.push(name);
+      if ((typeof value === 'object' && value !== null && !(value instanceof PyFloat)) || typeof value === 'bigint') {
+        this.containerParams.push(name);
+      }
       this.env.set(name, value);
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { PlanoutError } from '../../../src/core/errors.js';
+import { PlanoutBudgetError, PlanoutError } from '../../../src/core/errors.js';
 import { Interpreter } from '../../../src/core/interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from '../../../src/core/json.js';
 import { PyFloat } from '../../../src/core/values.js';
@@ -37,6 +37,13 @@ describe('parsePlanoutJson: integers of any length, as Python json (issue 9, ite
     const digits = '7'.repeat(5000);
     const script = parsePlanoutJson(`{"op": "set", "var": "n", "value": {"op": "literal", "value": ${digits}}}`);
     expect(new Interpreter(script, 's').get('n')).toBe(BigInt(digits));
+  });
+
+  it('a param holding an int of more digits than maxElements is refused (logging would write them all)', () => {
+    const script = (digits: number) => parsePlanoutJson(`{"op": "set", "var": "n", "value": ${'7'.repeat(digits)}}`);
+    expect(new Interpreter(script(90_000), 's').get('n')).toBe(BigInt('7'.repeat(90_000)));
+    expect(() => new Interpreter(script(200_000), 's').get('n')).toThrow(PlanoutBudgetError);
+    expect(new Interpreter(script(200_000), 's', {}, { budget: { maxElements: 300_000 } }).get('n')).toBe(BigInt('7'.repeat(200_000)));
   });
 
   it('still refuses what is not JSON, with the position', () => {
