@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { EvaluationBudget } from '../core/budget.js';
 import type { ExperimentInputs } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
 import type { ExposureCache } from './exposure-cache.interface.js';
@@ -118,4 +119,12 @@ export interface PlanoutModuleOptions {
   asyncContext?: 'auto' | boolean;
   /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
   overrides?: PlanoutOverridesOptions;
+  /**
+   * Limits on one assignment of an interpreted (script) experiment: `maxOperations`
+   * (operators run, random draws, elements walked; default 10 000) and `maxElements`
+   * (list elements, characters and map entries created; default 100 000). Over them,
+   * the param read throws a `PlanoutBudgetError` at once. An experiment's own `budget`
+   * (`InterpretedExperiment.define({ budget })`) takes precedence.
+   */
+  evaluationBudget?: EvaluationBudget;
 }

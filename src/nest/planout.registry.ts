@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type ExecutionContext, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Assignment } from '../core/assignment.js';
+import { resolveEvaluationBudget, type EvaluationBudget } from '../core/budget.js';
 import { PlanoutArgumentError, PlanoutError } from '../core/errors.js';
 import {
   Experiment as CoreExperiment,
@@ -8,6 +9,7 @@ import {
   shortChecksum,
   type ExperimentInputs,
 } from '../core/experiment.js';
+import { InterpretedExperiment } from '../core/interpreted-experiment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
 import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
@@ -64,6 +66,8 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
   private readonly countMissingUnit: () => void;
   private overridesReader: RequestOverridesReader | undefined;
+  /** The module-wide budget of interpreted experiments (under each experiment's own). */
+  private readonly evaluationBudget: EvaluationBudget | undefined;
   readonly autoExposureLogging: boolean;
   /** The `asyncContext` option as given. */
   readonly asyncContextMode: 'auto' | boolean;
@@ -80,6 +84,7 @@ export class PlanoutRegistry implements OnModuleInit {
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
+    this.evaluationBudget = options.evaluationBudget;
     this.asyncContextMode = options.asyncContext ?? 'auto';
     this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
@@ -88,6 +93,8 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
+    // A bad budget stops the app here rather than failing every request.
+    if (this.evaluationBudget !== undefined) resolveEvaluationBudget(this.evaluationBudget);
     if (this.options.overrides !== undefined) this.overridesReader = new RequestOverridesReader(this.options.overrides, this.metrics);
     const names = new Map<string, string>();
     const salts = new Map<string, string>();
@@ -169,6 +176,7 @@ export class PlanoutRegistry implements OnModuleInit {
     const namespace = binding.create(inputs);
     // Routing builds the unit's experiment without reading it; hook its log before any read.
     const experiment = namespace.currentExperiment;
+    if (experiment instanceof InterpretedExperiment) experiment.setBudgetDefaults(this.evaluationBudget);
     if (experiment !== undefined) {
       // Keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
       const overrides = context.overridesFor(experiment.name);
@@ -261,7 +269,12 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
+    const budget = this.evaluationBudget;
+    const create =
+      budget !== undefined && type.prototype instanceof InterpretedExperiment
+        ? (inputs: ExperimentInputs) => (new Routed(inputs) as unknown as InterpretedExperiment).setBudgetDefaults(budget)
+        : (inputs: ExperimentInputs) => new Routed(inputs);
+    return { type, name, salt, resolver: undefined, create };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
