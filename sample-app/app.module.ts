@@ -15,8 +15,10 @@ import {
 
 /**
  * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
- * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
- * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
+ * exposure cache to Redis, `DATABASE_URL` the sink to PostgreSQL and
+ * `PLANOUT_KAFKA_BROKERS` (comma-separated; topic `PLANOUT_KAFKA_TOPIC`) the sink to Kafka
+ * (the backends are imported only when configured); `PLANOUT_QA_SECRET` enables signed
+ * QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
   // One set of counters for the module and the backends built here.
@@ -27,9 +29,16 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     const { createRedisExposureCache } = await import('../src/redis.js');
     exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX, metrics });
   }
+  if (env.DATABASE_URL && env.PLANOUT_KAFKA_BROKERS) {
+    throw new Error('DATABASE_URL and PLANOUT_KAFKA_BROKERS are both set: choose one log sink');
+  }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
     logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, metrics });
+  }
+  if (env.PLANOUT_KAFKA_BROKERS) {
+    const { createKafkaLogSink } = await import('../src/kafka.js');
+    logSink = createKafkaLogSink({ brokers: env.PLANOUT_KAFKA_BROKERS, topic: env.PLANOUT_KAFKA_TOPIC || undefined, metrics });
   }
   return {
     metrics,
