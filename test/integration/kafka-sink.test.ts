@@ -102,6 +102,52 @@ describe('KafkaSink against a real broker (librdkafka mock cluster, 3 brokers)',
     expect(logger.warnings.join('\n')).toContain('did not grant an idempotent producer');
   });
 
+  it('acknowledgements lost (the brokers store, the client times out): batches are sent again, and every repeat carries the same id', async () => {
+    proxies = new KafkaProxies(cluster.brokers);
+    await proxies.up();
+    const metrics = new PlanoutMetrics();
+    const logger = new CapturingLogger();
+    const logSink = createKafkaLogSink({
+      brokers: cluster.bootstrap,
+      topic: 'lost-acks',
+      kafkaConfig: { socketFactory: proxies.socketFactory },
+      requestTimeoutMs: 500,
+      writeTimeoutMs: 3000,
+      batchSize: 50,
+      flushIntervalMs: 20,
+      retryBaseDelayMs: 50,
+      retryMaxDelayMs: 200,
+      ...retryUntilDelivered(),
+      metrics,
+      logger,
+    });
+    ({ app } = await startFaultApp({ metrics, logSink }));
+    const base = await app.getUrl();
+    const warmup = units('acked', 10);
+    expect(await hitUnits(base, warmup)).toHaveLength(10);
+    await until(async () => (await exposuresIn('lost-acks')).length >= 10, 15_000);
+
+    proxies.loseResponses(true);
+    const sent = units('unacked', 100);
+    expect(await hitUnits(base, sent)).toHaveLength(100);
+    // Each failed attempt reached the brokers: wait until the batches went out several times.
+    await until(async () => metrics.snapshot().retried >= 2 && (await exposuresIn('lost-acks')).length >= 210, 20_000);
+    proxies.loseResponses(false);
+    // Fresh connections: the discarded answers left the old ones mid-frame.
+    await proxies.down();
+    await proxies.up();
+    await until(() => logSink.backlog === 0, 20_000);
+
+    const stored = await exposuresIn('lost-acks');
+    const groups = byId(stored);
+    console.log(`Kafka lost acks: ${stored.length} exposure records for 110 units, ${groups.size} distinct ids, ${metrics.snapshot().retried} retries`);
+    expect(stored.length).toBeGreaterThan(110);
+    expect(groups.size).toBe(110);
+    for (const group of groups.values()) expect(new Set(group.map(assignmentOf)).size).toBe(1);
+    expect(new Set(stored.map((r) => String(r.inputs.userid)))).toEqual(new Set([...warmup, ...sent]));
+    expect(metrics.snapshot()).toMatchObject({ accepted: 110, dropped: 0, failed: 0 });
+  }, 60_000);
+
   it('broker unreachable for 30 s at 200 records/s: requests never wait, every record is delivered after recovery, duplicates share an id', async () => {
     proxies = new KafkaProxies(cluster.brokers);
     await proxies.up();

@@ -3,7 +3,6 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import type { ISocketFactory } from 'kafkajs';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
-import { TcpProxy } from './tcp-proxy.js';
 
 /**
  * An in-memory Kafka cluster served by librdkafka's mock brokers (Debian's `kcat`): it
@@ -94,6 +93,60 @@ export interface ConsumedMessage {
 }
 
 /**
+ * A TCP forwarder in front of one broker: `down()` kills live connections and refuses
+ * new ones, `up()` listens again on the same port, and `loseResponses()` keeps
+ * forwarding requests to the broker but discards its answers (an acknowledgement lost
+ * on the way back: the records are stored, the client does not know).
+ */
+class BrokerProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  losing = false;
+  port = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async up(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, this.host);
+      this.sockets.add(client);
+      this.sockets.add(upstream);
+      client.on('data', (chunk) => upstream.write(chunk));
+      upstream.on('data', (chunk) => {
+        if (!this.losing) client.write(chunk);
+      });
+      const teardown = (): void => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      for (const s of [client, upstream]) {
+        s.on('error', teardown);
+        s.on('close', teardown);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.port = (server.address() as net.AddressInfo).port;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/**
  * One TCP proxy per broker, and a kafkajs socket factory that dials each broker through
  * its proxy. A Kafka client learns the brokers' addresses from metadata and connects to
  * them directly, so a proxy in front of the bootstrap address alone would be bypassed;
@@ -101,12 +154,12 @@ export interface ConsumedMessage {
  * makes `down()` a real outage of the whole cluster for it.
  */
 export class KafkaProxies {
-  private readonly proxies = new Map<string, TcpProxy>();
+  private readonly proxies = new Map<string, BrokerProxy>();
 
   constructor(brokers: readonly string[]) {
     for (const broker of brokers) {
       const [host, port] = broker.split(':') as [string, string];
-      this.proxies.set(broker, new TcpProxy(host, Number(port)));
+      this.proxies.set(broker, new BrokerProxy(host, Number(port)));
     }
   }
 
@@ -116,6 +169,11 @@ export class KafkaProxies {
 
   async down(): Promise<void> {
     for (const proxy of this.proxies.values()) await proxy.down();
+  }
+
+  /** Brokers keep storing what the client sends; their answers are discarded (or no longer). */
+  loseResponses(losing: boolean): void {
+    for (const proxy of this.proxies.values()) proxy.losing = losing;
   }
 
   readonly socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
