@@ -154,13 +154,18 @@ export class KafkaSink extends BatchLogSink {
     if (records.length === 0) return;
     if (this.closed) throw new Error('KafkaSink: writeBatch after close');
     const messages = records.map(kafkaMessageOf);
-    // A send abandoned by the batching sink's timeout settles (kafkajs bounds it) first.
-    await this.lastSend;
+    // Queued behind the previous call, even one the batching sink gave up on (its write
+    // timeout): that one settles first (kafkajs bounds it), so sends never overlap.
+    const turn = this.send(this.lastSend, messages);
+    this.lastSend = turn.catch(() => undefined);
+    await turn;
+  }
+
+  private async send(previous: Promise<unknown>, messages: Message[]): Promise<void> {
+    await previous;
     const producer = await this.connect();
-    const send = producer.send({ topic: this.topic, messages, acks: -1, timeout: this.requestTimeoutMs });
-    this.lastSend = send.catch(() => undefined);
     try {
-      await send;
+      await producer.send({ topic: this.topic, messages, acks: -1, timeout: this.requestTimeoutMs });
     } catch (error) {
       if (hasType(error, STALE_PRODUCER)) await this.resetProducer();
       throw error;
