@@ -31,9 +31,12 @@ export function definitionsDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * Embedded defaults (a JSON-lines file, an in-memory cache, the definitions folder); `REDIS_URL` switches the
- * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
- * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
+ * Embedded defaults (a JSON-lines file, an in-memory cache, the definitions folder);
+ * `REDIS_URL` switches the exposure cache to Redis, `DATABASE_URL` the sink to PostgreSQL
+ * and `PLANOUT_KAFKA_BROKERS` (comma-separated; topic `PLANOUT_KAFKA_TOPIC`) the sink to
+ * Kafka (the backends are imported only when configured); `PLANOUT_MAX_QUEUE` bounds the
+ * PostgreSQL or Kafka sink's queue (default 100 000 records); `PLANOUT_QA_SECRET` enables
+ * signed QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
   // One set of counters for the module and the backends built here.
@@ -44,9 +47,18 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     const { createRedisExposureCache } = await import('../src/redis.js');
     exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX, metrics });
   }
+  if (env.DATABASE_URL && env.PLANOUT_KAFKA_BROKERS) {
+    throw new Error('DATABASE_URL and PLANOUT_KAFKA_BROKERS are both set: choose one log sink');
+  }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, metrics });
+    const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize, metrics });
+  }
+  if (env.PLANOUT_KAFKA_BROKERS) {
+    const { createKafkaLogSink } = await import('../src/kafka.js');
+    const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
+    logSink = createKafkaLogSink({ brokers: env.PLANOUT_KAFKA_BROKERS, topic: env.PLANOUT_KAFKA_TOPIC || undefined, maxQueueSize, metrics });
   }
   return {
     metrics,
@@ -54,6 +66,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
     inputs: userInputs,
+    // The unit of every experiment: a request without it is in none and logs nothing.
+    units: ['userid'],
     logFile: env.PLANOUT_LOG_FILE ?? './planout-exposures.jsonl',
     logSink,
     exposureCache,

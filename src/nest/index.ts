@@ -34,12 +34,14 @@ export type {
   PlanoutModuleOptions,
   PlanoutOverridesOptions,
   PlanoutRequest,
+  RequestInputs,
 } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
 export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions, type PlanoutOptionsFactory } from './planout.module-definition.js';
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutService } from './planout.service.js';
+export { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';
 export {
   MAX_OVERRIDES_LENGTH,
   signPlanoutOverrides,
@@ -49,9 +51,16 @@ export {
   type PlanoutOverridesRejection,
   type PlanoutOverridesVerification,
 } from './qa-overrides.js';
-export { type PlanoutBackendLogger } from './sinks/backend-utils.js';
-export { BatchingSink, BatchLogSink, type BatchingSinkOptions, type DropPolicy, type DropReason } from './sinks/batching.sink.js';
-export { SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
+export { type PlanoutBackendLogger, type RecentOutcomes } from './sinks/backend-utils.js';
+export {
+  BatchingSink,
+  BatchLogSink,
+  type BatchingSinkOptions,
+  type BatchingSinkStats,
+  type DropPolicy,
+  type DropReason,
+} from './sinks/batching.sink.js';
+export { LogSinkDataError, SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
 export { InMemorySink } from './sinks/in-memory.sink.js';
 export { JsonLinesFileSink, type JsonLinesFileSinkOptions } from './sinks/json-lines-file.sink.js';
 export { LoggerSink, type LoggerSinkOptions } from './sinks/logger.sink.js';

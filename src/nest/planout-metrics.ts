@@ -5,7 +5,10 @@ export type PlanoutCounter =
   | 'logged'
   | 'deduplicated'
   | 'retried'
+  /** Records a sink accepted and then dropped: its queue overflowed, or shutdown came first. */
   | 'dropped'
+  /** Records the destination refused because of their data (e.g. PostgreSQL SQLSTATE class 22); the rest of their batch was delivered. */
+  | 'rejected'
   | 'failed'
   | 'cacheErrors'
   /** Requests whose QA overrides were applied. */
@@ -15,7 +18,9 @@ export type PlanoutCounter =
   /** Reloads of the data definitions (each read of the source, whether or not it changed anything). */
   | 'definitionReloads'
   /** Data definitions refused by a reload (invalid, clashing, or unreadable); counted once per distinct error. */
-  | 'definitionsRejected';
+  | 'definitionsRejected'
+  /** Experiment instances (and namespace routings) whose unit input was missing: not in the experiment, nothing logged. */
+  | 'missingUnit';
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
@@ -30,12 +35,14 @@ export class PlanoutMetrics {
     deduplicated: 0,
     retried: 0,
     dropped: 0,
+    rejected: 0,
     failed: 0,
     cacheErrors: 0,
     overridesApplied: 0,
     overridesRejected: 0,
     definitionReloads: 0,
     definitionsRejected: 0,
+    missingUnit: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
 

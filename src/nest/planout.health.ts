@@ -4,6 +4,7 @@ import { PlanoutDefinitions, type DefinitionsReport } from './definitions/planou
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import { PlanoutMetrics, type PlanoutMetricsSnapshot } from './planout-metrics.js';
+import type { RecentOutcomes } from './sinks/backend-utils.js';
 
 export interface PlanoutHealthOptions {
   /**
@@ -12,6 +13,18 @@ export interface PlanoutHealthOptions {
    * Default: no bound (the backlog is only reported).
    */
   maxBacklog?: number;
+  /**
+   * A sink write pending longer than this makes the check `degraded`: the destination
+   * accepts connections but does not answer. Default 2000 ms.
+   */
+  maxWritePendingMs?: number;
+  /**
+   * Share of the sink's or the cache's operations over their recent window (10 s) that
+   * may fail or time out before the check reports `degraded`. Default 0.1.
+   */
+  maxErrorRate?: number;
+  /** Failures in the window below which the error rate is not judged (one blip is not an outage). Default 3. */
+  minFailures?: number;
 }
 
 /** What the check reports, next to `status`. */
@@ -24,6 +37,10 @@ export interface PlanoutHealthData {
   counters: PlanoutMetricsSnapshot;
   /** Whether the exposure cache reaches its store; null when the cache does not say (in-memory). */
   cacheConnected: boolean | null;
+  /** How long the sink's current write has been pending (0: none); null when the sink does not say. */
+  writePendingMs: number | null;
+  /** Operations of the sink and the cache over their recent window; null when a backend does not say. */
+  recent: { sink: RecentOutcomes | null; cache: RecentOutcomes | null };
   /** The data definitions: what serves, and the definitions refused with their errors. */
   definitions?: DefinitionsReport;
   /** Why the status is not `up`, when it is not. */
@@ -35,6 +52,8 @@ interface Observable {
   backlog?: unknown;
   lastError?: unknown;
   connected?: unknown;
+  writePendingMs?: unknown;
+  recentOutcomes?: unknown;
 }
 
 /**
@@ -49,7 +68,10 @@ interface Observable {
  *
  * Status: `down` when the sink's backlog exceeds `maxBacklog`; `degraded` (still HTTP
  * 200: requests are served, exposures are still accepted) while the sink is failing to
- * deliver (its `lastError` is set), the exposure cache is disconnected (deduplication is
+ * deliver (its `lastError` is set), a sink write has been pending longer than
+ * `maxWritePendingMs` (a hung destination), the sink's or the cache's recent operations
+ * fail or time out more than `maxErrorRate` of the time (a hung or flapping backend,
+ * whatever its connection state), the exposure cache is disconnected (deduplication is
  * off, exposures are logged again) or a data definition was refused (its last good
  * version, if any, keeps serving); `up` otherwise.
  */
@@ -71,9 +93,20 @@ export class PlanoutHealthIndicator {
       reasons.push(`sink backlog ${data.backlog} exceeds ${options.maxBacklog}`);
       return indicator.down({ ...data, reasons });
     }
+    const maxPending = options.maxWritePendingMs ?? 2000;
+    const maxErrorRate = options.maxErrorRate ?? 0.1;
+    const minFailures = options.minFailures ?? 3;
     const sinkError = readError((this.sink as Observable).lastError);
     if (sinkError !== null) reasons.push(`sink failing: ${sinkError.message}`);
+    if (data.writePendingMs !== null && data.writePendingMs > maxPending) {
+      reasons.push(`sink stalled: a write has been pending for ${data.writePendingMs}ms`);
+    }
+    // While the sink is failing now, its error says more than its recent rate.
+    const sinkRate = sinkError === null ? failing(data.recent.sink, maxErrorRate, minFailures) : undefined;
+    if (sinkRate !== undefined) reasons.push(`sink ${sinkRate}`);
     if (data.cacheConnected === false) reasons.push('exposure cache disconnected: deduplication off');
+    const cacheRate = failing(data.recent.cache, maxErrorRate, minFailures);
+    if (cacheRate !== undefined) reasons.push(`exposure cache ${cacheRate}: deduplication impaired`);
     for (const error of data.definitions?.errors ?? []) {
       const serving = error.serving ? 'previous version serving' : 'not serving';
       reasons.push(`definition ${error.kind} "${error.name}" refused (${serving}): ${error.message}`);
@@ -91,9 +124,20 @@ export class PlanoutHealthIndicator {
       lastError,
       counters: this.metrics.snapshot(),
       cacheConnected: typeof cache.connected === 'boolean' ? cache.connected : null,
+      writePendingMs: typeof sink.writePendingMs === 'number' ? sink.writePendingMs : null,
+      recent: { sink: readOutcomes(sink.recentOutcomes), cache: readOutcomes(cache.recentOutcomes) },
       ...(this.definitions !== undefined && { definitions: this.definitions.report() }),
     };
   }
+}
+
+/** A description of the failures when they exceed the bounds, else undefined. */
+function failing(recent: RecentOutcomes | null, maxErrorRate: number, minFailures: number): string | undefined {
+  if (recent === null || recent.failed < minFailures) return undefined;
+  const total = recent.failed + recent.succeeded;
+  if (recent.failed / total <= maxErrorRate) return undefined;
+  const timeouts = recent.timedOut > 0 ? ` (${recent.timedOut} timed out)` : '';
+  return `failing: ${recent.failed} of ${total} operations in the last ${recent.windowMs / 1000}s failed${timeouts}`;
 }
 
 function readError(value: unknown): { message: string; at: string } | null {
@@ -101,4 +145,11 @@ function readError(value: unknown): { message: string; at: string } | null {
   const { message, at } = value as { message?: unknown; at?: unknown };
   if (typeof message !== 'string') return null;
   return { message, at: at instanceof Date ? at.toISOString() : String(at) };
+}
+
+function readOutcomes(value: unknown): RecentOutcomes | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { windowMs, succeeded, failed, timedOut } = value as Partial<Record<keyof RecentOutcomes, unknown>>;
+  if (typeof windowMs !== 'number' || typeof succeeded !== 'number' || typeof failed !== 'number') return null;
+  return { windowMs, succeeded, failed, timedOut: typeof timedOut === 'number' ? timedOut : 0 };
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type ExecutionContext, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Assignment } from '../core/assignment.js';
+import { resolveEvaluationBudget, type EvaluationBudget } from '../core/budget.js';
 import { PlanoutArgumentError, PlanoutError } from '../core/errors.js';
 import {
   Experiment as CoreExperiment,
@@ -8,6 +9,7 @@ import {
   shortChecksum,
   type ExperimentInputs,
 } from '../core/experiment.js';
+import { InterpretedExperiment } from '../core/interpreted-experiment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
 import { PlanoutDefinitions } from './definitions/planout-definitions.js';
@@ -18,6 +20,7 @@ import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
+import { firstMissingUnit, withUnitPolicy } from './missing-unit.js';
 import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
 
@@ -54,7 +57,10 @@ function overridesOf(overrides: PlanoutOverrides | undefined, name: string): Rec
 interface NamespaceBinding {
   readonly type: Function;
   readonly name: string;
+  readonly primaryUnits: readonly string[];
   readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
+  /** An instance for a unit whose primary unit is missing: routed nowhere, default params, logs nothing. */
+  readonly createUnrouted: (inputs: ExperimentInputs) => SimpleNamespace;
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
@@ -79,7 +85,12 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly dataFactories = new WeakMap<object, ExperimentFactory>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
+  private readonly countMissingUnit: () => void;
+  /** The module-wide `units` (checked at bootstrap): those of data-defined experiments. */
+  private moduleUnits: readonly string[] | undefined;
   private overridesReader: RequestOverridesReader | undefined;
+  /** The module-wide budget of interpreted experiments (under each experiment's own). */
+  private readonly evaluationBudget: EvaluationBudget | undefined;
   readonly autoExposureLogging: boolean;
   /** The `asyncContext` option as given. */
   readonly asyncContextMode: 'auto' | boolean;
@@ -97,13 +108,18 @@ export class PlanoutRegistry implements OnModuleInit {
     private readonly definitions: PlanoutDefinitions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
+    this.evaluationBudget = options.evaluationBudget;
     this.asyncContextMode = options.asyncContext ?? 'auto';
     this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
     this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
+    this.countMissingUnit = () => metrics.increment('missingUnit');
   }
 
   async onModuleInit(): Promise<void> {
+    // A bad budget stops the app here rather than failing every request.
+    if (this.evaluationBudget !== undefined) resolveEvaluationBudget(this.evaluationBudget);
+    this.moduleUnits = this.unitsOption('PlanoutModule', undefined);
     if (this.options.overrides !== undefined) this.overridesReader = new RequestOverridesReader(this.options.overrides, this.metrics);
     const names = new Map<string, string>();
     const salts = new Map<string, string>();
@@ -171,8 +187,9 @@ export class PlanoutRegistry implements OnModuleInit {
       const compiled = this.definitions.experiment(owner, type);
       let factory = this.dataFactories.get(compiled);
       if (factory === undefined) {
-        const build = compiled.type;
-        factory = this.factory(compiled.name, undefined, (inputs) => new build(inputs));
+        // Units as for a class: module-wide `units`, else inferred from the script's draws.
+        const Build = withUnitPolicy(compiled.type, this.moduleUnits, this.countMissingUnit);
+        factory = this.factory(compiled.name, undefined, (inputs) => new Build(inputs));
         this.dataFactories.set(compiled, factory);
       }
       return factory;
@@ -187,11 +204,15 @@ export class PlanoutRegistry implements OnModuleInit {
   /** How to build namespace `type` (a class, or a data-defined namespace's name in `owner`'s snapshot). */
   namespaceFactory(type: Function | string, owner: object): NamespaceFactory {
     let build: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
+    let primaryUnits: readonly string[] = [];
     if (typeof type === 'string') {
       const compiled = this.definitions.namespace(owner, type);
       build = (inputs) => new compiled.type(inputs);
+      primaryUnits = compiled.primaryUnits;
     } else {
-      build = this.namespaces.get(type)?.create;
+      const binding = this.namespaces.get(type);
+      build = binding?.create;
+      if (binding !== undefined) primaryUnits = binding.primaryUnits;
     }
     if (build === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: (type as Function).name });
@@ -201,6 +222,11 @@ export class PlanoutRegistry implements OnModuleInit {
       inputs: this.options.inputs!,
       sharedInputs: true,
       create: (inputs, overrides, autoExposure) => {
+        if (firstMissingUnit(inputs, primaryUnits) !== undefined) {
+          // Routed nowhere: default params, nothing hashed or logged.
+          this.countMissingUnit();
+          return unrouted(create(inputs));
+        }
         const namespace = create(inputs);
         // Routing builds the unit's experiment without reading it; route its records before any read.
         const experiment = namespace.currentExperiment;
@@ -225,10 +251,12 @@ export class PlanoutRegistry implements OnModuleInit {
 
   /**
    * Prepares a new instance before its first read: its QA overrides (the core fixes these
-   * params and replaces inputs of the same name), where its records go, auto-exposure.
+   * params and replaces inputs of the same name), where its records go, auto-exposure,
+   * and the module-wide evaluation budget of interpreted ones (under their own).
    * The one place that decides `overridden`.
    */
   private route(experiment: CoreExperiment, overrides: Record<string, unknown> | undefined, autoExposure: boolean): void {
+    if (experiment instanceof InterpretedExperiment && this.evaluationBudget !== undefined) experiment.setBudgetDefaults(this.evaluationBudget);
     if (overrides !== undefined) experiment.setOverrides(overrides);
     // Forced params are not a random assignment: let analysis drop them.
     const log = overrides === undefined ? this.log : this.logOverridden;
@@ -250,6 +278,7 @@ export class PlanoutRegistry implements OnModuleInit {
     }
     const salt = options.salt ?? name;
     this.requireInputs(name, options.inputs);
+    const units = this.unitsOption(name, options.units);
     const definition = await this.resolveDefinition(type, name);
     if (typeof definition.assign !== 'function') throw new PlanoutError('has no assign(params, inputs) method', { experiment: name });
     if (this.options.validateAssignments !== false) this.dryRun(definition, name, salt);
@@ -261,6 +290,8 @@ export class PlanoutRegistry implements OnModuleInit {
       // As the reference: the assign source without its first line (the signature).
       checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
       paramNames: definition.getParamNames?.(),
+      units,
+      onMissingUnit: this.countMissingUnit,
     };
     return { type, name, salt, factory: this.factory(name, options.inputs, (inputs) => new RequestExperiment(bound, inputs)) };
   }
@@ -276,7 +307,9 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, salt, factory: this.factory(name, undefined, (inputs) => new type(inputs)) };
+    // The same class under the missing-unit policy (it keeps the class name, the default experiment name).
+    const Checked = withUnitPolicy(type, this.unitsOption(name, undefined), this.countMissingUnit);
+    return { type, name, salt, factory: this.factory(name, undefined, (inputs) => new Checked(inputs)) };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
@@ -284,15 +317,28 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError('namespaces must be SimpleNamespace subclasses', { experiment: (type as Function)?.name });
     }
     let name: string;
+    let primaryUnits: readonly string[];
     try {
       // Runs setup() and setupExperiments(): a bad layout fails here, not in a request.
-      name = new type({}).namespaceName;
+      const probe = new type({});
+      name = probe.namespaceName;
+      const primary = (probe as unknown as { primaryUnit: string | string[] }).primaryUnit;
+      primaryUnits = Array.isArray(primary) ? [...primary] : [primary];
     } catch (error) {
       if (error instanceof PlanoutError) throw error;
       throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, create: (inputs) => new type(inputs) };
+    return { type, name, primaryUnits, create: (inputs) => new type(inputs), createUnrouted: (inputs) => unrouted(new type(inputs)) };
+  }
+
+  private unitsOption(name: string, own: readonly string[] | undefined): readonly string[] | undefined {
+    const units = own ?? this.options.units;
+    if (units === undefined) return undefined;
+    if (!Array.isArray(units) || units.length === 0 || !units.every((u) => typeof u === 'string' && u.length > 0)) {
+      throw new PlanoutError('`units` must be a non-empty list of input names, e.g. ["userid"]', { experiment: name });
+    }
+    return [...units];
   }
 
   private requireInputs(name: string, own: PlanoutInputResolver | undefined): void {
@@ -326,4 +372,25 @@ export class PlanoutRegistry implements OnModuleInit {
       if (error instanceof PlanoutArgumentError) throw error;
     }
   }
+}
+
+/**
+ * `namespace` (its own class, so `instanceof` holds) routed nowhere: the unit's primary
+ * unit is missing. Params read the namespace defaults; nothing is hashed or logged.
+ */
+function unrouted(namespace: SimpleNamespace): SimpleNamespace {
+  const defaults = (namespace as unknown as { createDefaultExperiment(inputs: ExperimentInputs): CoreExperiment }).createDefaultExperiment(
+    namespace.inputs,
+  );
+  const noop = (): void => {};
+  Object.defineProperties(namespace, {
+    currentExperiment: { get: () => undefined },
+    inExperiment: { get: () => false },
+    segment: { get: () => -1 },
+    get: { value: (name: string, defaultValue?: unknown) => defaults.get(name, defaultValue) },
+    logExposure: { value: noop },
+    logEvent: { value: noop },
+    setAutoExposureLogging: { value: noop },
+  });
+  return namespace;
 }

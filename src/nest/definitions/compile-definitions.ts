@@ -1,4 +1,5 @@
-import { PlanoutArgumentError, PlanoutError } from '../../core/errors.js';
+import type { EvaluationBudget } from '../../core/budget.js';
+import { PlanoutArgumentError, PlanoutBudgetError, PlanoutError } from '../../core/errors.js';
 import { compilePlanout } from '../../core/compiler/index.js';
 import { normalizeExperimentName, type Experiment as CoreExperiment, type ExperimentInputs } from '../../core/experiment.js';
 import { InterpretedExperiment, type PlanoutScript } from '../../core/interpreted-experiment.js';
@@ -26,6 +27,8 @@ export interface CompiledExperiment {
 export interface CompiledNamespace {
   readonly name: string;
   readonly type: DataNamespaceClass;
+  /** The inputs that route a unit (a unit missing one is routed nowhere). */
+  readonly primaryUnits: readonly string[];
   readonly history: readonly NamespaceHistoryStep[];
   readonly fingerprint: string;
 }
@@ -35,6 +38,11 @@ export interface DefinitionCheckOptions {
   readonly operators?: OperatorRegistry;
   /** Synthetic units each new definition is assigned in its dry run. Default 5. */
   readonly dryRunUnits?: number;
+  /**
+   * The evaluation budget every data-defined experiment runs under, from its dry run on
+   * (the module's `evaluationBudget`). Default: the core's defaults.
+   */
+  readonly budget?: EvaluationBudget;
 }
 
 /** Raised when a definition fails a check; names the experiment. */
@@ -56,7 +64,16 @@ export function experimentFingerprint(definition: ExperimentDefinitionData): str
  * data-defined experiment (operators; the evaluation budget) are passed here.
  */
 export function dataExperimentClass(name: string, salt: string, script: PlanoutScript, options: DefinitionCheckOptions): DataExperimentClass {
-  return InterpretedExperiment.define({ name, salt, script, operators: options.operators });
+  const Defined = InterpretedExperiment.define({ name, salt, script, operators: options.operators });
+  const { budget } = options;
+  if (budget === undefined) return Defined;
+  return class DataExperiment extends Defined {
+    constructor(inputs: ExperimentInputs) {
+      super(inputs);
+      // As the module-wide budget: the layer under an experiment's own.
+      this.setBudgetDefaults(budget);
+    }
+  };
 }
 
 /** Compiles, statically checks and dry-runs one experiment definition; throws what is wrong. */
@@ -145,11 +162,18 @@ function dryRun(type: DataExperimentClass, script: PlanoutScript, name: string, 
       experiment.getParams();
       void experiment.checksum;
     } catch (error) {
-      if (!(error instanceof PlanoutError) || error instanceof PlanoutArgumentError || error.name === 'PlanoutBudgetError') {
-        throw new PlanoutDefinitionError(`dry run failed: ${(error as Error).message}`, { experiment: name });
+      if (!(error instanceof PlanoutError) || error instanceof PlanoutArgumentError || error instanceof PlanoutBudgetError) {
+        throw dryRunFailure(error, name);
       }
     }
   }
+}
+
+/** The definition's rejection by its dry run; `cause` is what the run threw (e.g. a `PlanoutBudgetError`). */
+function dryRunFailure(error: unknown, name: string): PlanoutDefinitionError {
+  const failure = new PlanoutDefinitionError(`dry run failed: ${(error as Error).message}`, { experiment: name });
+  Object.defineProperty(failure, 'cause', { value: error, configurable: true, writable: true });
+  return failure;
 }
 
 /**
@@ -211,9 +235,9 @@ export function compileNamespaceDefinition(
     }
   } catch (error) {
     if (error instanceof PlanoutDefinitionError) throw error;
-    if (!(error instanceof PlanoutError) || error instanceof PlanoutArgumentError || error.name === 'PlanoutBudgetError') {
-      throw new PlanoutDefinitionError(`dry run failed: ${(error as Error).message}`, { experiment: name });
+    if (!(error instanceof PlanoutError) || error instanceof PlanoutArgumentError || error instanceof PlanoutBudgetError) {
+      throw dryRunFailure(error, name);
     }
   }
-  return { name, type: DataNamespace, history, fingerprint };
+  return { name, type: DataNamespace, primaryUnits: Array.isArray(primaryUnit) ? primaryUnit : [primaryUnit], history, fingerprint };
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { EvaluationBudget } from '../../core/budget.js';
 import { stableStringify } from '../dedupe-key.js';
 import type { PlanoutModuleOptions } from '../planout-options.interface.js';
 import { PlanoutMetrics } from '../planout-metrics.js';
@@ -74,6 +75,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   private started = false;
   private readonly debounceMs: number;
   private readonly dryRunUnits: number | undefined;
+  private readonly budget: EvaluationBudget | undefined;
 
   constructor(
     @Inject(DefinitionSource) readonly source: DefinitionSource,
@@ -82,6 +84,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   ) {
     this.debounceMs = options.definitionsReload?.debounceMs ?? 100;
     this.dryRunUnits = options.definitionsReload?.dryRunUnits;
+    this.budget = options.evaluationBudget;
   }
 
   /** Loads the definitions once and starts watching the source. Called by the registry at bootstrap. */
@@ -250,7 +253,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
       try {
         let compiled = previous;
         if (compiled === undefined || compiled.fingerprint !== experimentFingerprint(definition)) {
-          compiled = compileExperimentDefinition(definition, { dryRunUnits: this.dryRunUnits });
+          compiled = compileExperimentDefinition(definition, { dryRunUnits: this.dryRunUnits, budget: this.budget });
         }
         if (compiled.name !== name) throw new PlanoutDefinitionError(`the name normalizes to "${compiled.name}": use that name`, { experiment: name });
         if (this.reserved.names.has(name)) throw new PlanoutDefinitionError('the name is used by a class-based experiment or namespace', { experiment: name });
