@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 // Direct files, not the barrels: those pull optional backends (pg, @keyv/redis).
 import { InMemoryExposureCache } from './caches/in-memory-exposure.cache.js';
+import { DefinitionSource, StaticDefinitionSource } from './definitions/definition-source.js';
+import { PlanoutDefinitions } from './definitions/planout-definitions.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import { LogSink } from './log-sink.interface.js';
@@ -37,12 +39,19 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
       inject: [MODULE_OPTIONS_TOKEN],
       useFactory: (options: PlanoutModuleOptions): ExposureCache => options.exposureCache ?? new InMemoryExposureCache(),
     },
+    {
+      provide: DefinitionSource,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: (options: PlanoutModuleOptions): DefinitionSource => options.definitions ?? new StaticDefinitionSource(),
+    },
+    PlanoutDefinitions,
     ExposureDispatcher,
     PlanoutRegistry,
     PlanoutService,
     PlanoutInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
   ],
-  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
+  // The dispatcher and the registry are internals: not exported (tests reach them with `app.get`).
+  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, DefinitionSource, PlanoutDefinitions, PlanoutInterceptor],
 })
 export class PlanoutModule extends ConfigurablePlanoutModule {}
