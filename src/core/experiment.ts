@@ -30,8 +30,11 @@ function plainCopy(source: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const keys = Object.keys(source);
   for (let i = 0; i < keys.length; i++) {
-    const value = (source as Record<string, unknown>)[keys[i]];
-    setOwn(out, keys[i], typeof value === 'object' && value !== null ? toPlain(value) : value);
+    const key = keys[i];
+    let value = (source as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) value = toPlain(value);
+    if (key === '__proto__') setOwn(out, key, value);
+    else out[key] = value;
   }
   return out;
 }
@@ -43,6 +46,7 @@ export function shortChecksum(source: string): string {
 
 // Loggers are configured once per experiment class and name, as the reference does.
 const configuredLoggers = new WeakMap<object, Set<string>>();
+const lastConfigured: { constructor: object | undefined; name: string | undefined } = { constructor: undefined, name: undefined };
 const DEFAULT_CHECKSUM = shortChecksum('default');
 const MISSING: unique symbol = Symbol('missing');
 // The source of assign() is fixed per class, so is its checksum.
@@ -247,11 +251,7 @@ export abstract class Experiment<
   }
 
   private paramsSnapshot(): Record<string, unknown> {
-    const params: Record<string, unknown> = {};
-    for (const [key, value] of this.assignment.entries()) {
-      setOwn(params, key, typeof value === 'object' && value !== null ? toPlain(value) : value);
-    }
-    return params;
+    return this.assignment.toPlainObject();
   }
 
   private ensureSetup(): void {
@@ -279,11 +279,15 @@ export abstract class Experiment<
   }
 
   private ensureLoggerConfigured(): void {
+    // Most units are of the class and name configured last: skip the two lookups.
+    if (this.constructor === lastConfigured.constructor && this.name === lastConfigured.name) return;
     let names = configuredLoggers.get(this.constructor);
     if (!names) configuredLoggers.set(this.constructor, (names = new Set()));
     if (names.has(this.name)) return;
     names.add(this.name);
     this.configureLogger();
+    lastConfigured.constructor = this.constructor;
+    lastConfigured.name = this.name;
   }
 }
 

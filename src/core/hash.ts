@@ -20,6 +20,72 @@ export function sha1Digest(input: string): string {
   return cryptoHash('sha1', input, 'binary'); // 'binary' is latin1
 }
 
+// The usual hash input is a salt prefix and a short unit. Rather than concatenating them
+// into a new string per draw (which SHA-1 must then flatten and encode), its bytes are
+// written into one reused buffer and hashed from there: prefixes as cached ASCII bytes,
+// integer units as digits. Views of every length are made once.
+const SCRATCH_BYTES = 192;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+const scratchViews: Uint8Array[] = Array.from({ length: SCRATCH_BYTES + 1 }, (_, n) => scratch.subarray(0, n));
+
+/** The bytes of `text` when it is ASCII and short enough to prefix a hash input; else undefined. */
+export function asciiPrefixBytes(text: string): Uint8Array | undefined {
+  if (text.length > SCRATCH_BYTES / 2) return undefined;
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    bytes[i] = c;
+  }
+  return bytes;
+}
+
+function writePrefix(prefix: Uint8Array): number {
+  const length = prefix.length;
+  for (let i = 0; i < length; i++) scratch[i] = prefix[i];
+  return length;
+}
+
+/**
+ * `sha1Digest(prefixText + String(n))` for a safe integer `n` (not -0), where `prefix`
+ * holds the ASCII bytes of `prefixText` (see {@link asciiPrefixBytes}).
+ */
+export function sha1DigestOfInteger(prefix: Uint8Array, prefixText: string, n: number): string {
+  let at = writePrefix(prefix);
+  let rest = n;
+  if (rest < 0) {
+    scratch[at++] = 45; // '-'
+    rest = -rest;
+  }
+  let digits = 1;
+  for (let x = rest; x >= 10; x = Math.floor(x / 10)) digits++;
+  const end = at + digits;
+  if (end > SCRATCH_BYTES) return sha1Digest(prefixText + String(n));
+  for (let i = end - 1; i >= at; i--) {
+    scratch[i] = 48 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return cryptoHash('sha1', scratchViews[end], 'binary');
+}
+
+/** `sha1Digest(prefixText + text)`, hashed from the buffer when `text` is short ASCII. */
+export function sha1DigestOfText(prefix: Uint8Array, prefixText: string, text: string): string {
+  const at = prefix.length;
+  const end = at + text.length;
+  if (end <= SCRATCH_BYTES) {
+    writePrefix(prefix);
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      scratch[at + i] = c;
+    }
+    // ASCII is its own UTF-8.
+    if (i === text.length) return cryptoHash('sha1', scratchViews[end], 'binary');
+  }
+  return sha1Digest(prefixText + text);
+}
+
 /** The top 32 bits of the 60-bit hash. */
 function high(digest: string): number {
   return (

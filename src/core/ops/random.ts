@@ -1,7 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError } from '../errors.js';
-import { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from '../hash.js';
+import {
+  asciiPrefixBytes,
+  digestMod,
+  digestToBigInt,
+  digestToUnitFloat,
+  sha1Digest,
+  sha1DigestOfInteger,
+  sha1DigestOfText,
+} from '../hash.js';
 import {
   hasOwn,
   isPyInt,
@@ -88,6 +96,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private defaultSalt: string | undefined;
   /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`), computed once per run. */
   private prefix: string | undefined;
+  /** The prefix's ASCII bytes (see sha1DigestOfInteger), set with `prefix`; undefined for other text. */
+  private prefixBytes: Uint8Array | undefined;
   /** `str()` of a unit that is not a list, computed once per run. */
   private unitText: string | undefined;
   /** SHA-1 state after hashing the prefix and a long unit that is not a list. */
@@ -131,12 +141,15 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private hashPrefix(): string {
     const args = this.args as RandomArgs;
     // A present key wins even when empty (quirk Q4); null is not a string and fails.
+    this.prefixBytes = undefined;
     if (args.full_salt !== undefined) return this.stringArg('full_salt' as keyof TArgs & string) + '.';
     const salt = args.salt !== undefined ? this.stringArg('salt' as keyof TArgs & string) : this.defaultSalt;
     if (salt === undefined) {
       this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
     }
-    return saltPrefix(this.context.experimentSalt, salt, this.context.saltSep);
+    const entry = saltPrefix(this.context.experimentSalt, salt, this.context.saltSep);
+    this.prefixBytes = entry.bytes;
+    return entry.prefix;
   }
 
   /** The string the reference hashes, with `appended` added to the unit. */
@@ -178,6 +191,21 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
     const unit = (this.args as RandomArgs).unit;
+    // The common draw: an integer unit, or a short string unit outside a metered script, and
+    // nothing appended. One concatenation, one hash; nothing is kept on the operator.
+    if (appended === undefined || appended === null) {
+      if (typeof unit === 'number') {
+        if (Number.isSafeInteger(unit) && (unit !== 0 || 1 / unit > 0)) {
+          const prefix = (this.prefix ??= this.hashPrefix());
+          const bytes = this.prefixBytes;
+          return bytes !== undefined ? sha1DigestOfInteger(bytes, prefix, unit) : sha1Digest(prefix + String(unit));
+        }
+      } else if (typeof unit === 'string' && unit.length < LONG_UNIT_TEXT && this.context.meter === undefined) {
+        const prefix = (this.prefix ??= this.hashPrefix());
+        const bytes = this.prefixBytes;
+        return bytes !== undefined ? sha1DigestOfText(bytes, prefix, unit) : sha1Digest(prefix + unit);
+      }
+    }
     if (Array.isArray(unit)) {
       if (appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
         return this.hashGrowingUnit(unit, appended);
@@ -266,23 +294,25 @@ interface PrefixEntry {
   readonly experimentSalt: string;
   readonly sep: string;
   readonly prefix: string;
+  readonly bytes: Uint8Array | undefined;
   readonly next: PrefixEntry | undefined;
 }
 const prefixes = new Map<string, PrefixEntry>();
 const MAX_PREFIXES = 10_000;
 let prefixCount = 0;
 
-function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
+function saltPrefix(experimentSalt: string, salt: string, sep: string): PrefixEntry {
   const head = prefixes.get(salt);
   for (let e = head; e !== undefined; e = e.next) {
-    if (e.experimentSalt === experimentSalt && e.sep === sep) return e.prefix;
+    if (e.experimentSalt === experimentSalt && e.sep === sep) return e;
   }
   const prefix = experimentSalt + '.' + salt + sep;
+  const entry = { experimentSalt, sep, prefix, bytes: asciiPrefixBytes(prefix), next: head };
   if (prefixCount < MAX_PREFIXES) {
-    prefixes.set(salt, { experimentSalt, sep, prefix, next: head });
+    prefixes.set(salt, entry);
     prefixCount++;
   }
-  return prefix;
+  return entry;
 }
 
 /** Values at most this large (nodes once expanded, characters) are shown whole in messages. */
