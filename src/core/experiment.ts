@@ -17,13 +17,22 @@ const PYTHON_WHITESPACE_RUN = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u
 
 /** Whitespace runs become `-` in experiment names, as in the reference. */
 export function normalizeExperimentName(name: string): string {
-  // Names rarely hold whitespace; skip the regex for those (it runs once per instance).
+  // Runs once per instance, nearly always on the name it ran on last.
+  if (name === lastName.given) return lastName.normalized;
+  let normalized = name;
+  // Names rarely hold whitespace; skip the regex for those.
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c <= 32 || c === 0x85 || c === 0xa0 || c > 0x167f) return name.replace(PYTHON_WHITESPACE_RUN, '-');
+    if (c <= 32 || c === 0x85 || c === 0xa0 || c > 0x167f) {
+      normalized = name.replace(PYTHON_WHITESPACE_RUN, '-');
+      break;
+    }
   }
-  return name;
+  lastName.given = name;
+  lastName.normalized = normalized;
+  return normalized;
 }
+const lastName = { given: '', normalized: '' };
 
 /** A copy of an object's own keys with values made plain (PyFloat unboxed), nested ones copied. */
 function plainCopy(source: object): Record<string, unknown> {
@@ -51,6 +60,8 @@ const DEFAULT_CHECKSUM = shortChecksum('default');
 const MISSING: unique symbol = Symbol('missing');
 // The source of assign() is fixed per class, so is its checksum.
 const sourceChecksums = new WeakMap<object, string>();
+// Most units are of the class checksummed last: one comparison instead of a WeakMap read.
+const lastChecksum: { assign: object | undefined; checksum: string } = { assign: undefined, checksum: '' };
 
 /**
  * A PlanOut experiment for one unit: the reference's `Experiment` lifecycle.
@@ -115,6 +126,7 @@ export abstract class Experiment<
   /** The checksum of the assignment logic, logged with every record. */
   protected computeChecksum(): string {
     const assign = this.assign as unknown as object;
+    if (assign === lastChecksum.assign) return lastChecksum.checksum;
     let checksum = sourceChecksums.get(assign);
     if (checksum === undefined) {
       const source = this.assign.toString();
@@ -122,6 +134,8 @@ export abstract class Experiment<
       checksum = shortChecksum(source.slice(source.indexOf('\n') + 1));
       sourceChecksums.set(assign, checksum);
     }
+    lastChecksum.assign = assign;
+    lastChecksum.checksum = checksum;
     return checksum;
   }
 

@@ -47,25 +47,43 @@ function writePrefix(prefix: Uint8Array): number {
 }
 
 /**
- * `sha1Digest(prefixText + String(n))` for a safe integer `n` (not -0), where `prefix`
- * holds the ASCII bytes of `prefixText` (see {@link asciiPrefixBytes}).
+ * `sha1Digest(text + String(n))` for a safe integer `n` (not -0), where `prefix` holds
+ * the ASCII bytes of `text` (see {@link asciiPrefixBytes}).
  */
-export function sha1DigestOfInteger(prefix: Uint8Array, prefixText: string, n: number): string {
+export function sha1DigestOfInteger(prefix: Uint8Array, n: number): string {
   let at = writePrefix(prefix);
   let rest = n;
   if (rest < 0) {
     scratch[at++] = 45; // '-'
     rest = -rest;
   }
-  let digits = 1;
-  for (let x = rest; x >= 10; x = Math.floor(x / 10)) digits++;
-  const end = at + digits;
-  if (end > SCRATCH_BYTES) return sha1Digest(prefixText + String(n));
-  for (let i = end - 1; i >= at; i--) {
-    scratch[i] = 48 + (rest % 10);
-    rest = Math.floor(rest / 10);
+  // Digits in int32 arithmetic (a division chain in doubles costs more than the copy it saves):
+  // up to 8 digits at once, the high part of a larger safe integer before them.
+  if (rest >= 1e8) {
+    const high = Math.floor(rest / 1e8);
+    at = writeDigits(at, high, 1);
+    rest -= high * 1e8;
+    at = writeDigits(at, rest, 8);
+  } else {
+    at = writeDigits(at, rest, 1);
   }
-  return cryptoHash('sha1', scratchViews[end], 'binary');
+  // A prefix has at most SCRATCH_BYTES / 2 bytes and a safe integer 17 chars: it always fits.
+  return cryptoHash('sha1', scratchViews[at], 'binary');
+}
+
+/** Writes `value` (0 <= value < 2^31) in decimal at `at`, zero-padded to `minDigits`; returns the end. */
+function writeDigits(at: number, value: number, minDigits: number): number {
+  let v = value | 0;
+  let digits = 1;
+  for (let p = 10; p <= v; p *= 10) digits++;
+  if (digits < minDigits) digits = minDigits;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    const q = (v / 10) | 0;
+    scratch[i] = 48 + v - q * 10;
+    v = q;
+  }
+  return end;
 }
 
 /** `sha1Digest(prefixText + text)`, hashed from the buffer when `text` is short ASCII. */
