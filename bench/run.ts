@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     assign_vs_planoutjs_compat: div(a?.planoutjs_compat, a?.ours) ?? null,
     assign_vs_planoutjs_default: div(a?.planoutjs_default, a?.ours) ?? null,
     assign_vs_sha1_floor: div(a?.ours, a?.sha1_floor) ?? null,
+    // Exp1's draws written inline (bench/lib/experiments.ts readHandwritten) over the floor: the bound for `ours`.
+    handwritten_vs_sha1_floor: div(a?.handwritten, a?.sha1_floor) ?? null,
     interpreter_vs_native: div(it?.interpreted_experiment, it?.native_experiment) ?? null,
     interpreter_raw_vs_assignment_raw: div(it?.interpreter, it?.native_assignment) ?? null,
     planoutjs_default_interpreter_vs_ours: div(it?.planoutjs_default_interpreter, it?.interpreter) ?? null,
