@@ -13,7 +13,7 @@ const quick = args.includes('--quick');
 const json = args.includes('--json');
 const out = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'http'] as const;
+const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'bootstrap', 'http'] as const;
 
 function runSuite(name: string): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -91,6 +91,8 @@ async function main(): Promise<void> {
     // Marginal cost of a param, from the 3 → 30 params slope.
     assign_ns_per_extra_param: g ? round((g['30'] - g['3']) / 27, 1) : null,
     compat_agreement: results.assign?.sanity.compat_agreement ?? null,
+    bootstrap_ms_1000_class_experiments: results.bootstrap?.bootstrap_ms.class ?? null,
+    bootstrap_ms_1000_data_experiments: results.bootstrap?.bootstrap_ms.data ?? null,
   };
   const targets: Record<string, Target> = {
     'ratios.assign_vs_planoutjs_compat': check(ratios.assign_vs_planoutjs_compat, '>=', 20),
@@ -150,6 +152,7 @@ function printTables(report: any): void {
   if (r.hostile) {
     table(`Hostile scripts (issue 9): define + one unit's params, ${r.hostile.repeats} runs`, Object.entries(r.hostile.cases).map(([k, v]: [string, any]) => [k, v.outcome, v.median_ms, v.max_ms]), ['case', 'outcome', 'median ms', 'max ms']);
   }
+  if (r.bootstrap) table(`Bootstrap of a Nest application context with ${r.bootstrap.experiments} experiments (median of ${r.bootstrap.rounds})`, Object.entries(r.bootstrap.bootstrap_ms).map(([k, v]) => [k === 'class_1' ? 'class (1 experiment)' : k, v as number]), ['kind', 'ms']);
   if (r.log) {
     table('JSON-lines sink', [
       ['sustained records/s', r.log.sustained.records_per_s],
