@@ -6,6 +6,7 @@
 //   ratings_goal  = weightedChoice(choices=[8, 16, 32, 64], weights=[0.4, 0.3, 0.2, 0.1], unit=userid)
 import type { Assignment } from '../../src/core/assignment.js';
 import { Experiment } from '../../src/core/experiment.js';
+import { digestMod, digestToUnitFloat, sha1Digest } from '../../src/core/hash.js';
 import { BernoulliTrial, UniformChoice, WeightedChoice, type RandomOperator } from '../../src/core/ops/random.js';
 import type { PjsAssignment, PjsExperiment, PlanoutJs } from './planoutjs.js';
 
@@ -42,6 +43,44 @@ export function readOurs(userid: number): number {
 }
 
 /** The same experiment against PlanOut.js (either build). Exposure logging on, logger a no-op, as for ours. */
+/**
+ * Exp1's draws written inline, as the lower bound of what any library can do with Exp1 as
+ * users write it: the same operator objects with their argument objects and arrays, the
+ * three reference hashes and the three draws, the params in a Map, then read. No Experiment,
+ * no Assignment, no exposure record. The difference from `ours` is the library's cost.
+ */
+export function readHandwritten(userid: number): number {
+  const params = handwrittenParams(userid);
+  return params.get('group_size')! + params.get('specific_goal')! + params.get('ratings_goal')!;
+}
+
+/** The params of {@link readHandwritten}. */
+export function handwrittenParams(userid: number): Map<string, number> {
+  const unit = String(userid);
+  const params = new Map<string, number>();
+  const group = new UniformChoice({ choices: [1, 10], unit: userid });
+  const goal = new BernoulliTrial({ p: 0.8, unit: userid });
+  const ratings = new WeightedChoice({ choices: [8, 16, 32, 64], weights: [0.4, 0.3, 0.2, 0.1], unit: userid });
+  const choices = group.args.choices;
+  params.set('group_size', choices[digestMod(sha1Digest('Exp1.group_size.' + unit), choices.length)]!);
+  params.set('specific_goal', digestToUnitFloat(sha1Digest('Exp1.specific_goal.' + unit)) <= goal.args.p ? 1 : 0);
+  const weights = ratings.args.weights;
+  let sum = 0;
+  for (let i = 0; i < weights.length; i++) sum += weights[i]!;
+  const stop = sum * digestToUnitFloat(sha1Digest('Exp1.ratings_goal.' + unit));
+  let cumulative = 0;
+  let rating = 0;
+  for (let i = 0; i < weights.length; i++) {
+    cumulative += weights[i]!;
+    if (stop <= cumulative) {
+      rating = ratings.args.choices[i]!;
+      break;
+    }
+  }
+  params.set('ratings_goal', rating);
+  return params;
+}
+
 export function planoutJsExp1(P: PlanoutJs): new (inputs: UnitInputs) => PjsExperiment {
   const R = P.Ops.Random;
   class PjsExp1 extends P.Experiment {

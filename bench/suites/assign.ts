@@ -6,6 +6,8 @@ import {
   exp1HashInputs,
   experimentWithParams,
   planoutJsExp1,
+  handwrittenParams,
+  readHandwritten,
   readOurs,
   readPlanoutJs,
   type UnitInputs,
@@ -23,6 +25,12 @@ runSuite('assign', ({ quick }) => {
   const defaultBuild = planoutJsExp1(loadPlanoutJs('default'));
   const compatBuild = planoutJsExp1(loadPlanoutJs('compat'));
 
+  // The handwritten draws must be Exp1's, or their time means nothing.
+  for (const u of units.slice(0, 2_000)) {
+    const ours = new Exp1({ userid: u }).getParams();
+    const handwritten = handwrittenParams(u);
+    if (EXP1_PARAMS.some((p) => handwritten.get(p) !== ours[p])) throw new Error(`handwritten Exp1 differs from ours for unit ${u}`);
+  }
   const sanity = checkOutputs(units.slice(0, 20_000), defaultBuild, compatBuild);
   progress(`PlanOut.js valid: default ${sanity.default_valid}, compat ${sanity.compat_valid}; compat = ours on ${sanity.compat_agreement * 100}% of ${sanity.sample} units`);
 
@@ -55,6 +63,7 @@ runSuite('assign', ({ quick }) => {
       oursOnIndex,
       oursNoExposure,
       sha1Floor,
+      { name: 'handwritten', fn: (i) => readHandwritten(units[i]!) },
       { name: 'planoutjs_compat', fn: (i) => compat(units[i]!) },
       { name: 'planoutjs_default', fn: (i) => def(units[i]!) },
     ],

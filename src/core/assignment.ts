@@ -1,6 +1,6 @@
 import { PlanoutArgumentError } from './errors.js';
 import { RandomOperator, type RandomContext, type RandomOperatorLike } from './ops/random.js';
-import { deepCopy, pyStr, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
+import { deepCopy, pyStr, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
 
 const NO_OVERRIDES: ReadonlyMap<string, PlanoutValue> = new Map();
 
@@ -132,7 +132,18 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   /** A shallow copy of every assigned parameter (overrides included). */
   toObject(): PlanoutObject {
     const out: PlanoutObject = {};
-    for (const [key, value] of this.data) setOwn(out, key, value);
+    this.data.forEach((value, key) => setOwn(out, key, value));
+    return out;
+  }
+
+  /** Every param in assignment order, lists and dicts as plain copies (what records log). */
+  toPlainObject(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of this.data) {
+      const plain = typeof value === 'object' && value !== null ? toPlain(value) : value;
+      if (key === '__proto__') setOwn(out, key, plain);
+      else out[key] = plain;
+    }
     return out;
   }
 }

@@ -49,7 +49,7 @@ export function resolveEvaluationBudget(...layers: (EvaluationBudget | undefined
       count++;
     }
   }
-  if (only === undefined) return DEFAULT_EVALUATION_BUDGET;
+  if (only === undefined || (count === 1 && only === DEFAULT_EVALUATION_BUDGET)) return DEFAULT_EVALUATION_BUDGET;
   if (count === 1) {
     let resolved = resolvedLayers.get(only);
     if (resolved === undefined) resolvedLayers.set(only, (resolved = Object.freeze(mergeBudgets([only]))));

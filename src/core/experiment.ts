@@ -17,21 +17,33 @@ const PYTHON_WHITESPACE_RUN = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u
 
 /** Whitespace runs become `-` in experiment names, as in the reference. */
 export function normalizeExperimentName(name: string): string {
-  // Names rarely hold whitespace; skip the regex for those (it runs once per instance).
+  // Runs once per instance, nearly always on the name it ran on last.
+  if (name === lastName.given) return lastName.normalized;
+  let normalized = name;
+  // Names rarely hold whitespace; skip the regex for those.
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c <= 32 || c === 0x85 || c === 0xa0 || c > 0x167f) return name.replace(PYTHON_WHITESPACE_RUN, '-');
+    if (c <= 32 || c === 0x85 || c === 0xa0 || c > 0x167f) {
+      normalized = name.replace(PYTHON_WHITESPACE_RUN, '-');
+      break;
+    }
   }
-  return name;
+  lastName.given = name;
+  lastName.normalized = normalized;
+  return normalized;
 }
+const lastName = { given: '', normalized: '' };
 
 /** A copy of an object's own keys with values made plain (PyFloat unboxed), nested ones copied. */
 function plainCopy(source: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const keys = Object.keys(source);
   for (let i = 0; i < keys.length; i++) {
-    const value = (source as Record<string, unknown>)[keys[i]];
-    setOwn(out, keys[i], typeof value === 'object' && value !== null ? toPlain(value) : value);
+    const key = keys[i];
+    let value = (source as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) value = toPlain(value);
+    if (key === '__proto__') setOwn(out, key, value);
+    else out[key] = value;
   }
   return out;
 }
@@ -43,10 +55,13 @@ export function shortChecksum(source: string): string {
 
 // Loggers are configured once per experiment class and name, as the reference does.
 const configuredLoggers = new WeakMap<object, Set<string>>();
+const lastConfigured: { constructor: object | undefined; name: string | undefined } = { constructor: undefined, name: undefined };
 const DEFAULT_CHECKSUM = shortChecksum('default');
 const MISSING: unique symbol = Symbol('missing');
 // The source of assign() is fixed per class, so is its checksum.
 const sourceChecksums = new WeakMap<object, string>();
+// Most units are of the class checksummed last: one comparison instead of a WeakMap read.
+const lastChecksum: { assign: object | undefined; checksum: string } = { assign: undefined, checksum: '' };
 
 /**
  * A PlanOut experiment for one unit: the reference's `Experiment` lifecycle.
@@ -111,6 +126,7 @@ export abstract class Experiment<
   /** The checksum of the assignment logic, logged with every record. */
   protected computeChecksum(): string {
     const assign = this.assign as unknown as object;
+    if (assign === lastChecksum.assign) return lastChecksum.checksum;
     let checksum = sourceChecksums.get(assign);
     if (checksum === undefined) {
       const source = this.assign.toString();
@@ -118,6 +134,8 @@ export abstract class Experiment<
       checksum = shortChecksum(source.slice(source.indexOf('\n') + 1));
       sourceChecksums.set(assign, checksum);
     }
+    lastChecksum.assign = assign;
+    lastChecksum.checksum = checksum;
     return checksum;
   }
 
@@ -247,11 +265,7 @@ export abstract class Experiment<
   }
 
   private paramsSnapshot(): Record<string, unknown> {
-    const params: Record<string, unknown> = {};
-    for (const [key, value] of this.assignment.entries()) {
-      setOwn(params, key, typeof value === 'object' && value !== null ? toPlain(value) : value);
-    }
-    return params;
+    return this.assignment.toPlainObject();
   }
 
   private ensureSetup(): void {
@@ -279,11 +293,15 @@ export abstract class Experiment<
   }
 
   private ensureLoggerConfigured(): void {
+    // Most units are of the class and name configured last: skip the two lookups.
+    if (this.constructor === lastConfigured.constructor && this.name === lastConfigured.name) return;
     let names = configuredLoggers.get(this.constructor);
     if (!names) configuredLoggers.set(this.constructor, (names = new Set()));
     if (names.has(this.name)) return;
     names.add(this.name);
     this.configureLogger();
+    lastConfigured.constructor = this.constructor;
+    lastConfigured.name = this.name;
   }
 }
 

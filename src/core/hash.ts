@@ -20,6 +20,90 @@ export function sha1Digest(input: string): string {
   return cryptoHash('sha1', input, 'binary'); // 'binary' is latin1
 }
 
+// The usual hash input is a salt prefix and a short unit. Rather than concatenating them
+// into a new string per draw (which SHA-1 must then flatten and encode), its bytes are
+// written into one reused buffer and hashed from there: prefixes as cached ASCII bytes,
+// integer units as digits. Views of every length are made once.
+const SCRATCH_BYTES = 192;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+const scratchViews: Uint8Array[] = Array.from({ length: SCRATCH_BYTES + 1 }, (_, n) => scratch.subarray(0, n));
+
+/** The bytes of `text` when it is ASCII and short enough to prefix a hash input; else undefined. */
+export function asciiPrefixBytes(text: string): Uint8Array | undefined {
+  if (text.length > SCRATCH_BYTES / 2) return undefined;
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    bytes[i] = c;
+  }
+  return bytes;
+}
+
+function writePrefix(prefix: Uint8Array): number {
+  const length = prefix.length;
+  for (let i = 0; i < length; i++) scratch[i] = prefix[i];
+  return length;
+}
+
+/**
+ * `sha1Digest(text + String(n))` for a safe integer `n` (not -0), where `prefix` holds
+ * the ASCII bytes of `text` (see {@link asciiPrefixBytes}).
+ */
+export function sha1DigestOfInteger(prefix: Uint8Array, n: number): string {
+  let at = writePrefix(prefix);
+  let rest = n;
+  if (rest < 0) {
+    scratch[at++] = 45; // '-'
+    rest = -rest;
+  }
+  // Digits in int32 arithmetic (a division chain in doubles costs more than the copy it saves):
+  // up to 8 digits at once, the high part of a larger safe integer before them.
+  if (rest >= 1e8) {
+    const high = Math.floor(rest / 1e8);
+    at = writeDigits(at, high, 1);
+    rest -= high * 1e8;
+    at = writeDigits(at, rest, 8);
+  } else {
+    at = writeDigits(at, rest, 1);
+  }
+  // A prefix has at most SCRATCH_BYTES / 2 bytes and a safe integer 17 chars: it always fits.
+  return cryptoHash('sha1', scratchViews[at], 'binary');
+}
+
+/** Writes `value` (0 <= value < 2^31) in decimal at `at`, zero-padded to `minDigits`; returns the end. */
+function writeDigits(at: number, value: number, minDigits: number): number {
+  let v = value | 0;
+  let digits = 1;
+  for (let p = 10; p <= v; p *= 10) digits++;
+  if (digits < minDigits) digits = minDigits;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    const q = (v / 10) | 0;
+    scratch[i] = 48 + v - q * 10;
+    v = q;
+  }
+  return end;
+}
+
+/** `sha1Digest(prefixText + text)`, hashed from the buffer when `text` is short ASCII. */
+export function sha1DigestOfText(prefix: Uint8Array, prefixText: string, text: string): string {
+  const at = prefix.length;
+  const end = at + text.length;
+  if (end <= SCRATCH_BYTES) {
+    writePrefix(prefix);
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      scratch[at + i] = c;
+    }
+    // ASCII is its own UTF-8.
+    if (i === text.length) return cryptoHash('sha1', scratchViews[end], 'binary');
+  }
+  return sha1Digest(prefixText + text);
+}
+
 /** The top 32 bits of the 60-bit hash. */
 function high(digest: string): number {
   return (

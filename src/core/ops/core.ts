@@ -345,6 +345,20 @@ function unary(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
 // ---------------------------------------------------------------------------------------------
 // The 29 core operators of the reference interpreter (README §4.1).
 
+// Salted copies of operator nodes that run untouched (shared or frozen scripts), made once
+// per node: a run only reads them, and one object per node keeps evaluation monomorphic.
+const saltedCopies = new WeakMap<PlanoutObject, { readonly salt: string; readonly copy: PlanoutObject }>();
+
+/** `{ ...node, salt }`, the same object for every run that salts `node` with `salt`. */
+function saltedCopy(node: PlanoutObject, salt: string): PlanoutObject {
+  const known = saltedCopies.get(node);
+  if (known !== undefined && known.salt === salt) return known.copy;
+  const copy: PlanoutObject = { ...node, salt };
+  // A node salted under two names (shared in the script) keeps only its first copy.
+  if (known === undefined) saltedCopies.set(node, { salt, copy });
+  return copy;
+}
+
 function opSet(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   const name = stringArg(node, 'var', ctx);
   let value = arg(node, 'value', ctx);
@@ -354,7 +368,7 @@ function opSet(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   if (isOperatorNode(value) && !hasOwn(value, 'salt')) {
     // The reference writes the default salt into the script itself; the checksum sees it.
     if (ctx.defaultSalt(value, name) && Object.isExtensible(value)) setOwn(value, 'salt', name);
-    else value = { ...value, salt: name };
+    else value = saltedCopy(value, name);
   }
   if (name === 'experiment_salt') ctx.setExperimentSalt(value);
   ctx.assign(name, ctx.evaluate(value));

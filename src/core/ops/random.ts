@@ -1,7 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError } from '../errors.js';
-import { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from '../hash.js';
+import {
+  asciiPrefixBytes,
+  digestMod,
+  digestToBigInt,
+  digestToUnitFloat,
+  sha1Digest,
+  sha1DigestOfInteger,
+  sha1DigestOfText,
+} from '../hash.js';
 import {
   hasOwn,
   isPyInt,
@@ -30,6 +38,16 @@ export interface RandomContext {
 const INCREMENTAL_UNIT_LENGTH = 32;
 /** From this length, a unit's text is hashed once per run and its SHA-1 state reused by each draw. */
 const LONG_UNIT_TEXT = 4096;
+/** Below this length, a string unit costs no budget (1 operation per 64 chars hashed). */
+const FREE_UNIT_TEXT = 64;
+
+/** SHA-1 states one run of an operator carries from draw to draw. */
+interface IncrementalHashing {
+  /** After the prefix and a long unit that is not a list. */
+  longUnit?: Hash;
+  /** After a list unit that grows one value per draw (sample, bernoulliFilter). */
+  growingUnit?: { unit: PlanoutValue[]; length: number; state: Hash };
+}
 
 /** Arguments common to every random operator. */
 export interface RandomArgs {
@@ -86,14 +104,12 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   readonly args: TArgs;
   protected context!: RandomContext;
   private defaultSalt: string | undefined;
-  /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`), computed once per run. */
-  private prefix: string | undefined;
+  /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`) and its bytes, found once per run. */
+  private salted: PrefixEntry | undefined;
   /** `str()` of a unit that is not a list, computed once per run. */
   private unitText: string | undefined;
-  /** SHA-1 state after hashing the prefix and a long unit that is not a list. */
-  private longUnitState: Hash | undefined;
-  /** SHA-1 state after hashing a list unit that grows one value per draw (sample, bernoulliFilter). */
-  private growingUnit: { unit: PlanoutValue[]; length: number; state: Hash } | undefined;
+  /** SHA-1 states reused across the draws of one run; rare, so kept off the instance's shape. */
+  private incremental: IncrementalHashing | undefined;
 
   constructor(args: TArgs) {
     this.args = args;
@@ -106,10 +122,9 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   execute(context: RandomContext, defaultSalt?: string): TResult {
     this.context = context;
     this.defaultSalt = defaultSalt;
-    this.prefix = undefined;
+    this.salted = undefined;
     this.unitText = undefined;
-    this.growingUnit = undefined;
-    this.longUnitState = undefined;
+    this.incremental = undefined;
     if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
     return this.draw();
   }
@@ -128,10 +143,13 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     return typeof salt === 'string' ? salt : this.defaultSalt ?? (typeof full_salt === 'string' ? full_salt : undefined);
   }
 
-  private hashPrefix(): string {
+  private saltedPrefix(): PrefixEntry {
     const args = this.args as RandomArgs;
     // A present key wins even when empty (quirk Q4); null is not a string and fails.
-    if (args.full_salt !== undefined) return this.stringArg('full_salt' as keyof TArgs & string) + '.';
+    if (args.full_salt !== undefined) {
+      const prefix = this.stringArg('full_salt' as keyof TArgs & string) + '.';
+      return { experimentSalt: '', sep: '', prefix, bytes: asciiPrefixBytes(prefix), next: undefined };
+    }
     const salt = args.salt !== undefined ? this.stringArg('salt' as keyof TArgs & string) : this.defaultSalt;
     if (salt === undefined) {
       this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
@@ -142,7 +160,7 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   /** The string the reference hashes, with `appended` added to the unit. */
   protected hashInput(appended?: PlanoutValue): string {
     const args = this.args as RandomArgs;
-    const prefix = (this.prefix ??= this.hashPrefix());
+    const prefix = (this.salted ??= this.saltedPrefix()).prefix;
     const unit = args.unit;
     if (Array.isArray(unit)) {
       // The reference appends to a list unit in place, so appended values accumulate (quirk Q3).
@@ -178,6 +196,24 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
     const unit = (this.args as RandomArgs).unit;
+    // The common draw: nothing appended to an integer unit, or to a string unit short enough
+    // to cost nothing against a budget (it is charged 1 per 64 chars). No text is built.
+    if (appended === undefined || appended === null) {
+      if (typeof unit === 'number') {
+        if (Number.isSafeInteger(unit) && (unit !== 0 || 1 / unit > 0)) {
+          const salted = (this.salted ??= this.saltedPrefix());
+          const bytes = salted.bytes;
+          return bytes !== undefined ? sha1DigestOfInteger(bytes, unit) : sha1Digest(salted.prefix + String(unit));
+        }
+      } else if (
+        typeof unit === 'string' &&
+        (unit.length < FREE_UNIT_TEXT || (unit.length < LONG_UNIT_TEXT && this.context.meter === undefined))
+      ) {
+        const salted = (this.salted ??= this.saltedPrefix());
+        const bytes = salted.bytes;
+        return bytes !== undefined ? sha1DigestOfText(bytes, salted.prefix, unit) : sha1Digest(salted.prefix + unit);
+      }
+    }
     if (Array.isArray(unit)) {
       if (appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
         return this.hashGrowingUnit(unit, appended);
@@ -190,10 +226,11 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
 
   /** A long unit is hashed once per run; each draw hashes only the `.<appended>` it adds. */
   private hashAfterLongUnit(appended: PlanoutValue | undefined): string {
-    let state = this.longUnitState;
+    const incremental = (this.incremental ??= {});
+    let state = incremental.longUnit;
     if (state === undefined) {
-      const prefix = (this.prefix ??= this.hashPrefix());
-      this.longUnitState = state = createHash('sha1').update(prefix + this.unitText, 'utf8');
+      const prefix = (this.salted ??= this.saltedPrefix()).prefix;
+      incremental.longUnit = state = createHash('sha1').update(prefix + this.unitText, 'utf8');
     }
     const draw = state.copy();
     if (appended !== undefined && appended !== null) draw.update('.' + this.appendedText(appended), 'utf8');
@@ -206,7 +243,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
    * and each draw hashes only what it adds: the same digests in linear time.
    */
   private hashGrowingUnit(unit: PlanoutValue[], appended: PlanoutValue): string {
-    const grown = this.growingUnit;
+    const incremental = (this.incremental ??= {});
+    const grown = incremental.growingUnit;
     if (grown !== undefined && grown.unit === unit && grown.length === unit.length) {
       unit.push(appended);
       const text = this.appendedText(appended);
@@ -215,7 +253,7 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
       return grown.state.copy().digest('binary');
     }
     const state = createHash('sha1').update(this.hashInput(appended), 'utf8');
-    this.growingUnit = { unit, length: unit.length, state };
+    incremental.growingUnit = { unit, length: unit.length, state };
     return state.copy().digest('binary');
   }
 
@@ -266,23 +304,25 @@ interface PrefixEntry {
   readonly experimentSalt: string;
   readonly sep: string;
   readonly prefix: string;
+  readonly bytes: Uint8Array | undefined;
   readonly next: PrefixEntry | undefined;
 }
 const prefixes = new Map<string, PrefixEntry>();
 const MAX_PREFIXES = 10_000;
 let prefixCount = 0;
 
-function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
+function saltPrefix(experimentSalt: string, salt: string, sep: string): PrefixEntry {
   const head = prefixes.get(salt);
   for (let e = head; e !== undefined; e = e.next) {
-    if (e.experimentSalt === experimentSalt && e.sep === sep) return e.prefix;
+    if (e.experimentSalt === experimentSalt && e.sep === sep) return e;
   }
   const prefix = experimentSalt + '.' + salt + sep;
+  const entry = { experimentSalt, sep, prefix, bytes: asciiPrefixBytes(prefix), next: head };
   if (prefixCount < MAX_PREFIXES) {
-    prefixes.set(salt, { experimentSalt, sep, prefix, next: head });
+    prefixes.set(salt, entry);
     prefixCount++;
   }
-  return prefix;
+  return entry;
 }
 
 /** Values at most this large (nodes once expanded, characters) are shown whole in messages. */
