@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { PlanoutMetrics, PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
+import { PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
 import { PlanoutHealthIndicator } from '../src/nest/health/index.js';
+import { PlanoutOpenTelemetry } from '../src/opentelemetry.js';
+import { PLANOUT_PROMETHEUS_REGISTRY, PlanoutPrometheus } from '../src/prometheus.js';
+import { Registry } from 'prom-client';
 import { AppController, CheckoutService } from './app.controller.js';
 import { HealthController } from './health.controller.js';
 import {
@@ -19,20 +22,18 @@ import {
  * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
-  // One set of counters for the module and the backends built here.
-  const metrics = new PlanoutMetrics();
   let exposureCache: ExposureCache | undefined;
   let logSink: LogSink | undefined;
   if (env.REDIS_URL) {
     const { createRedisExposureCache } = await import('../src/redis.js');
-    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX, metrics });
+    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX });
   }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, metrics });
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL });
   }
+  // The backends count into the module's PlanoutMetrics: no instance to pass around.
   return {
-    metrics,
     overrides: env.PLANOUT_QA_SECRET ? { secret: env.PLANOUT_QA_SECRET } : undefined,
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
@@ -46,6 +47,15 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
 @Module({
   imports: [PlanoutModule.forRootAsync({ useFactory: () => sampleOptions() }), TerminusModule],
   controllers: [AppController, HealthController],
-  providers: [CheckoutService, PlanoutHealthIndicator],
+  providers: [
+    CheckoutService,
+    PlanoutHealthIndicator,
+    PlanoutPrometheus,
+    // A registry per app (tests start several in one process); leave this provider out to
+    // report into prom-client's global `register` next to your other metrics.
+    { provide: PLANOUT_PROMETHEUS_REGISTRY, useFactory: () => new Registry() },
+    // Exposures as span events when an OpenTelemetry SDK is running; nothing otherwise.
+    PlanoutOpenTelemetry,
+  ],
 })
 export class AppModule {}

@@ -27,13 +27,23 @@ export {
 export { ExposureCache } from './exposure-cache.interface.js';
 export { ExposureDispatcher } from './exposure-dispatcher.js';
 export { LogSink } from './log-sink.interface.js';
-export { PlanoutMetrics, type PlanoutCounter, type PlanoutMetricsSnapshot } from './planout-metrics.js';
+export {
+  PlanoutMetrics,
+  type PlanoutCounter,
+  type PlanoutCounterLabels,
+  type PlanoutMetricsListener,
+  type PlanoutMetricsSnapshot,
+  type PlanoutRecordOutcome,
+} from './planout-metrics.js';
+export { PlanoutSrmMonitor, type SrmResult } from './observability/srm-monitor.js';
+export type { ParamExpectation } from './observability/srm-expectations.js';
 export type {
   NamespaceType,
   PlanoutInputResolver,
   PlanoutModuleOptions,
   PlanoutOverridesOptions,
   PlanoutRequest,
+  PlanoutSrmOptions,
 } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';

@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
+import { PlanoutSrmMonitor, type SrmResult } from './observability/srm-monitor.js';
 import { PlanoutMetrics, type PlanoutMetricsSnapshot } from './planout-metrics.js';
 
 export interface PlanoutHealthOptions {
@@ -23,6 +24,8 @@ export interface PlanoutHealthData {
   counters: PlanoutMetricsSnapshot;
   /** Whether the exposure cache reaches its store; null when the cache does not say (in-memory). */
   cacheConnected: boolean | null;
+  /** Experiment params in sample-ratio-mismatch alarm (chi-square p below 0.001 after 100 exposures by default). */
+  srm: SrmResult[];
   /** Why the status is not `up`, when it is not. */
   reasons?: string[];
 }
@@ -46,8 +49,9 @@ interface Observable {
  *
  * Status: `down` when the sink's backlog exceeds `maxBacklog`; `degraded` (still HTTP
  * 200: requests are served, exposures are still accepted) while the sink is failing to
- * deliver (its `lastError` is set) or the exposure cache is disconnected (deduplication is
- * off, exposures are logged again); `up` otherwise.
+ * deliver (its `lastError` is set), the exposure cache is disconnected (deduplication is
+ * off, exposures are logged again) or an experiment param is in sample-ratio-mismatch alarm
+ * (`srm` names it); `up` otherwise.
  */
 @Injectable()
 export class PlanoutHealthIndicator {
@@ -56,6 +60,7 @@ export class PlanoutHealthIndicator {
     private readonly sink: LogSink,
     private readonly cache: ExposureCache,
     private readonly metrics: PlanoutMetrics,
+    @Optional() private readonly srm?: PlanoutSrmMonitor,
   ) {}
 
   isHealthy<const Key extends string>(key: Key, options: PlanoutHealthOptions = {}): HealthIndicatorResult<Key> {
@@ -69,6 +74,9 @@ export class PlanoutHealthIndicator {
     const sinkError = readError((this.sink as Observable).lastError);
     if (sinkError !== null) reasons.push(`sink failing: ${sinkError.message}`);
     if (data.cacheConnected === false) reasons.push('exposure cache disconnected: deduplication off');
+    for (const alarm of data.srm) {
+      reasons.push(`sample ratio mismatch: ${alarm.experiment}.${alarm.param} (p = ${alarm.pValue.toPrecision(3)}, ${alarm.exposures} exposures)`);
+    }
     return reasons.length > 0 ? indicator.degraded({ ...data, reasons }) : indicator.up(data);
   }
 
@@ -82,6 +90,7 @@ export class PlanoutHealthIndicator {
       lastError,
       counters: this.metrics.snapshot(),
       cacheConnected: typeof cache.connected === 'boolean' ? cache.connected : null,
+      srm: this.srm?.alarms() ?? [],
     };
   }
 }

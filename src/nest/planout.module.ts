@@ -7,6 +7,7 @@ import { ExposureDispatcher } from './exposure-dispatcher.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
+import { PlanoutSrmMonitor } from './observability/srm-monitor.js';
 import { PlanoutInterceptor } from './planout.interceptor.js';
 import { ConfigurablePlanoutModule, MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PlanoutRegistry } from './planout.registry.js';
@@ -30,19 +31,27 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
       provide: LogSink,
       inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
       useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): LogSink =>
-        options.logSink ?? new JsonLinesFileSink({ path: options.logFile, metrics }),
+        reportInto(options.logSink, metrics) ?? new JsonLinesFileSink({ path: options.logFile, metrics }),
     },
     {
       provide: ExposureCache,
-      inject: [MODULE_OPTIONS_TOKEN],
-      useFactory: (options: PlanoutModuleOptions): ExposureCache => options.exposureCache ?? new InMemoryExposureCache(),
+      inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
+      useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): ExposureCache =>
+        reportInto(options.exposureCache, metrics) ?? new InMemoryExposureCache(),
     },
+    PlanoutSrmMonitor,
     ExposureDispatcher,
     PlanoutRegistry,
     PlanoutService,
     PlanoutInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
   ],
-  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
+  exports: [PlanoutSrmMonitor, PlanoutService, LogSink, ExposureCache, PlanoutMetrics, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
 })
 export class PlanoutModule extends ConfigurablePlanoutModule {}
+
+/** Backends built without `metrics` (they have `useMetrics`) count into the module's. */
+function reportInto<T extends object>(backend: T | undefined, metrics: PlanoutMetrics): T | undefined {
+  (backend as { useMetrics?: (metrics: PlanoutMetrics) => void } | undefined)?.useMetrics?.(metrics);
+  return backend;
+}

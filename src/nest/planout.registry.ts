@@ -20,6 +20,7 @@ import type { PlanoutOverrides } from './qa-overrides.js';
 import type { PlanoutRequestContext } from './request-context.js';
 import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
+import type { AssignmentProbe, ProbeSource } from './observability/srm-expectations.js';
 
 interface ExperimentBinding {
   readonly type: Function;
@@ -27,12 +28,15 @@ interface ExperimentBinding {
   readonly salt: string;
   readonly resolver: PlanoutInputResolver | undefined;
   readonly create: (inputs: ExperimentInputs) => CoreExperiment;
+  /** Runs the assignment without logging (monitoring: expected shares of the SRM alarm). */
+  readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
 }
 
 interface NamespaceBinding {
   readonly type: Function;
   readonly name: string;
   readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
+  readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
@@ -124,6 +128,14 @@ export class PlanoutRegistry implements OnModuleInit {
     return true;
   }
 
+  /** The registered experiments and namespaces, to run off the log (monitoring). */
+  probeSources(): ProbeSource[] {
+    return [
+      ...[...this.experiments.values()].map((b): ProbeSource => ({ kind: 'experiment', name: b.name, probe: b.probe })),
+      ...[...this.namespaces.values()].map((b): ProbeSource => ({ kind: 'namespace', name: b.name, probe: b.probe })),
+    ];
+  }
+
   /** Whether `type` is a registered experiment. */
   hasExperiment(type: Function): boolean {
     return this.experiments.has(type);
@@ -195,7 +207,14 @@ export class PlanoutRegistry implements OnModuleInit {
       paramNames: definition.getParamNames?.(),
       log: this.log,
     };
-    return { type, name, salt, resolver: options.inputs, create: (inputs) => new RequestExperiment(bound, inputs) };
+    return {
+      type,
+      name,
+      salt,
+      resolver: options.inputs,
+      create: (inputs) => new RequestExperiment(bound, inputs),
+      probe: (inputs) => ({ experiment: name, salt, assign: (params) => definition.assign(params as never, inputs) }),
+    };
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
@@ -227,7 +246,7 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs) };
+    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs), probe: (inputs) => coreProbe(new type(inputs)) };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
@@ -243,7 +262,11 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, create: (inputs) => new type(inputs) };
+    const probe = (inputs: ExperimentInputs): AssignmentProbe | undefined => {
+      const experiment = new type(inputs).currentExperiment;
+      return experiment === undefined ? undefined : { ...coreProbe(experiment), namespace: name };
+    };
+    return { type, name, create: (inputs) => new type(inputs), probe };
   }
 
   private requireInputs(name: string, own: PlanoutInputResolver | undefined): void {
@@ -277,4 +300,10 @@ export class PlanoutRegistry implements OnModuleInit {
       if (error instanceof PlanoutArgumentError) throw error;
     }
   }
+}
+
+/** A core experiment's assignment, run into a given `Assignment` (nothing logged). */
+function coreProbe(experiment: CoreExperiment): AssignmentProbe {
+  const { name, salt } = experiment;
+  return { experiment: name, salt, assign: (params) => experiment.assign(params, experiment.inputs) };
 }

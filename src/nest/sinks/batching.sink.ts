@@ -133,7 +133,7 @@ export class BatchingSink extends LogSink {
   private readonly writeTimeoutMs: number;
   private readonly shutdownTimeoutMs: number;
   private readonly onDrop: BatchingSinkOptions['onDrop'];
-  private readonly metrics: PlanoutMetrics | undefined;
+  private metrics: PlanoutMetrics | undefined;
   private readonly logger: PlanoutBackendLogger;
   private readonly limited: RateLimitedLogger;
   private readonly name: string;
@@ -184,6 +184,11 @@ export class BatchingSink extends LogSink {
   /** The last failed delivery attempt; cleared by the next successful one. */
   get lastError(): { message: string; at: Date } | undefined {
     return this.lastErrorValue;
+  }
+
+  /** Called by `PlanoutModule`: a backend built without `metrics` reports into the module's counters. */
+  useMetrics(metrics: PlanoutMetrics): void {
+    this.metrics ??= metrics;
   }
 
   write(record: PlanoutLogRecord): void {
@@ -383,7 +388,7 @@ export class BatchingSink extends LogSink {
   }
 
   private drop(records: PlanoutLogRecord[], reason: DropReason, error?: unknown): void {
-    this.metrics?.increment('dropped', records.length);
+    this.metrics?.increment('dropped', records.length, { reason });
     if (reason === 'overflow') {
       this.limited.warn(
         'overflow',
