@@ -90,14 +90,28 @@ function weightedSource(op: RandomOperator): Source {
   return { key: `${op.constructor.name}:${stableStringify(rest)}`, shares };
 }
 
-/** Inputs where every name reads as a distinct string per unit, e.g. `userid` → `srm-probe-17`. */
-export function syntheticInputs(unit: number): ExperimentInputs {
-  return new Proxy(
-    {},
-    {
-      get: (_target, key) => (typeof key === 'string' && !(key in Object.prototype) ? `srm-probe-${unit}` : undefined),
+/**
+ * Inputs where every name reads as a distinct string per unit, e.g. `userid` → `srm-probe-17`.
+ * Names asked for (read, or checked with `hasOwn`) are remembered in `names`, so that copies
+ * (`{ ...inputs }`, as namespaces make) carry them too.
+ */
+export function syntheticInputs(unit: number, names: Set<string> = new Set()): ExperimentInputs {
+  const value = `srm-probe-${unit}`;
+  const known = (key: string | symbol): key is string => typeof key === 'string' && !(key in Object.prototype);
+  return new Proxy({} as ExperimentInputs, {
+    get: (_target, key) => {
+      if (!known(key)) return undefined;
+      names.add(key);
+      return value;
     },
-  );
+    has: (_target, key) => known(key) && (names.add(key), true),
+    getOwnPropertyDescriptor: (_target, key) => {
+      if (!known(key)) return undefined;
+      names.add(key);
+      return { value, enumerable: true, configurable: true, writable: true };
+    },
+    ownKeys: () => [...names],
+  });
 }
 
 interface ParamTally {
@@ -119,10 +133,11 @@ export function deriveExpectations(sources: readonly ProbeSource[], options: Exp
   const maxValues = options.maxValues ?? 32;
   const experiments = new Map<string, { in: number; out: number; failed: boolean; params: Map<string, ParamTally> }>();
   for (const source of sources) {
+    const names = new Set<string>();
     for (let unit = 1; unit <= units; unit++) {
       let probe: AssignmentProbe | undefined;
       try {
-        probe = source.probe(syntheticInputs(unit));
+        probe = source.probe(syntheticInputs(unit, names));
       } catch {
         break; // The namespace cannot route synthetic units: nothing to learn.
       }
