@@ -110,7 +110,7 @@ export interface PlanoutSrmOptions {
   minExposures?: number;
   /** Alarm below this p-value. Default 0.001. */
   pValueThreshold?: number;
-  /** Synthetic units run at bootstrap to learn each param's values and shares. Default 10 000. */
+  /** Synthetic units run at bootstrap to learn each param's values and shares. Default 4 000. */
   syntheticUnits?: number;
   /** Params with more distinct values are not checked. Default 32. */
   maxValues?: number;

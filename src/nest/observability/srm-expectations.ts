@@ -38,7 +38,7 @@ export interface ParamExpectation {
 }
 
 export interface ExpectationOptions {
-  /** Synthetic units per experiment (default 10 000). */
+  /** Synthetic units per experiment (default 4 000). */
   units?: number;
   /** Params with more distinct values are not checked (default 32). */
   maxValues?: number;
@@ -129,7 +129,7 @@ interface ParamTally {
  * stand in. Experiments whose `assign` throws on synthetic inputs are skipped.
  */
 export function deriveExpectations(sources: readonly ProbeSource[], options: ExpectationOptions = {}): ParamExpectation[] {
-  const units = options.units ?? 10_000;
+  const units = options.units ?? 4_000;
   const maxValues = options.maxValues ?? 32;
   const experiments = new Map<string, { in: number; out: number; failed: boolean; params: Map<string, ParamTally> }>();
   for (const source of sources) {
