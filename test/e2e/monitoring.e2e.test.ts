@@ -140,6 +140,38 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
   });
 });
 
+describe('README: Monitoring shows what the sample serves', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+  it('the /metrics series after the documented requests', async () => {
+    const file = join(dir, 'readme.jsonl');
+    process.env.PLANOUT_LOG_FILE = file;
+    const app = await createApp('express', { imports: [AppModule] });
+    delete process.env.PLANOUT_LOG_FILE;
+    try {
+      const server = app.getHttpServer();
+      await request(server).get('/exp1?userid=42').expect(200);
+      await request(server).get('/exp1?userid=42').expect(200);
+      await request(server).post('/exp1/convert').set('x-user-id', '42').send({ amount: 10 }).expect(200);
+      await app.get(ExposureDispatcher).whenIdle();
+      await (app.get(LogSink) as JsonLinesFileSink).flush();
+      const series = (await request(server).get('/metrics').expect(200)).text
+        .split('\n')
+        .filter((line) => line.startsWith('planout_'))
+        .join('\n');
+      const shown = /its series are:\n\n```text\n([\s\S]*?)\n```/.exec(readme)?.[1];
+      expect(shown).toBe(series);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('the health details of the biased pattern', () => {
+    const srm = [{ experiment: 'CheckoutButton', param: 'button_color', pValue: chiSquareTest([150, 0], [0.5, 0.5])!.pValue, exposures: 150 }];
+    expect(readme).toContain('```json\n"srm":' + JSON.stringify(srm) + '\n```');
+  });
+});
+
 describe('metrics registration', () => {
   it('two apps in one process report into one registry without duplicate-registration errors', async () => {
     const { Registry } = await import('prom-client');

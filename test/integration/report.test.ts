@@ -60,7 +60,7 @@ describe('nestjs-planout report on PostgreSQL', () => {
     const table = `${schema}.planout_log`;
     await admin.query(planoutLogMigrationSql(table));
     // Written by the real sink, as an app would.
-    const sink = createPostgresLogSink({ connectionString: DATABASE_URL, table, migrate: false });
+    const sink = createPostgresLogSink({ connectionString: DATABASE_URL, table });
     try {
       for (let i = 0; i < records.length; i++) {
         sink.write(records[i]!);

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildLogReport, readJsonLines, type LogReport } from '../../../src/cli/report.js';
 import { chiSquareTest } from '../../../src/core/stats/chi-square.js';
+import { Experiment, UniformChoice, type Assignment, type PlanoutLogRecord } from '../../../src/core/index.js';
 import { mixedLog, naiveReport } from '../../support/report-fixtures.js';
 
 const root = process.cwd();
@@ -109,5 +110,42 @@ describe('nestjs-planout report (JSON lines)', () => {
     const bad = cli('report', file, '--table', 'x');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--table applies to a postgres:// source');
+  });
+});
+
+describe('README: the report example', () => {
+  it('examples/checkout-exposures.jsonl is what the sample\'s CheckoutButton assignment logs (60 units, purchases of every third, one unexposed buyer)', () => {
+    const records: PlanoutLogRecord[] = [];
+    class CheckoutButton extends Experiment {
+      protected override setup(): void {
+        this.name = 'CheckoutButton';
+      }
+      assign(params: Assignment, inputs: Record<string, unknown>): void {
+        params.set('button_color', new UniformChoice({ choices: ['#ff0000', '#00ff00'], unit: inputs.userid as string }));
+        params.set('button_text', new UniformChoice({ choices: ['Buy now', 'Check out'], unit: inputs.userid as string }));
+      }
+      protected override log(record: PlanoutLogRecord): void {
+        records.push({ ...record, time: 1764400000 });
+      }
+    }
+    for (let u = 1; u <= 60; u++) {
+      const exp = new CheckoutButton({ userid: String(u) });
+      exp.getParams();
+      if (u % 3 === 1) exp.logEvent('purchase', { amount: 10 + (u % 5), items: 1 + (u % 2) });
+    }
+    new CheckoutButton({ userid: '999' }).logEvent('purchase', { amount: 5, items: 1 });
+    const lines = readFileSync('examples/checkout-exposures.jsonl', 'utf8').trimEnd().split('\n');
+    // The checksum hashes the source of the generating script's assign, not this one's.
+    const { checksum } = JSON.parse(lines[0]!) as PlanoutLogRecord;
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(records.map((r) => ({ ...r, checksum })));
+  });
+
+  it('README shows the CLI\'s output on it', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const command = 'nestjs-planout report examples/checkout-exposures.jsonl --definitions examples/definitions';
+    const shown = new RegExp('```text\\n\\$ ' + command.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&') + '\\n([\\s\\S]*?)```').exec(readme)?.[1];
+    const run = cli(...command.split(' ').slice(1));
+    expect(run.status).toBe(0);
+    expect(shown).toBe(run.stdout);
   });
 });
