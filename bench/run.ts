@@ -13,7 +13,7 @@ const quick = args.includes('--quick');
 const json = args.includes('--json');
 const out = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const SUITES = ['assign', 'interpreter', 'namespace', 'log', 'http'] as const;
+const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'http'] as const;
 
 function runSuite(name: string): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -145,6 +145,9 @@ function printTables(report: any): void {
   }
   if (r.interpreter) table('Interpreter, Exp1 as a script, per unit', Object.entries(r.interpreter.ns_per_unit).map(([k, v]) => [k, v as number]), ['implementation', 'ns/unit']);
   if (r.namespace) table('SimpleNamespace routing (segments x experiments), per unit', Object.entries(r.namespace.ns_per_unit_by_segments_x_experiments).map(([k, v]) => [k, v as number, r.namespace.layout_setup_ms[k]]), ['layout', 'ns/unit', 'setup ms']);
+  if (r.hostile) {
+    table(`Hostile scripts (issue 9): define + one unit's params, ${r.hostile.repeats} runs`, Object.entries(r.hostile.cases).map(([k, v]: [string, any]) => [k, v.outcome, v.median_ms, v.max_ms]), ['case', 'outcome', 'median ms', 'max ms']);
+  }
   if (r.log) {
     table('JSON-lines sink', [
       ['sustained records/s', r.log.sustained.records_per_s],

@@ -19,7 +19,8 @@ import {
 /**
  * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
  * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
- * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides.
+ * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides;
+ * `PLANOUT_MAX_QUEUE` bounds the PostgreSQL sink's queue (default 100 000 records).
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
   let exposureCache: ExposureCache | undefined;
@@ -30,7 +31,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
   }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL });
+    const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize });
   }
   // The backends count into the module's PlanoutMetrics: no instance to pass around.
   return {
@@ -38,6 +40,8 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
     inputs: userInputs,
+    // The unit of every experiment: a request without it is in none and logs nothing.
+    units: ['userid'],
     logFile: env.PLANOUT_LOG_FILE ?? './planout-exposures.jsonl',
     logSink,
     exposureCache,

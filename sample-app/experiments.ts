@@ -7,6 +7,7 @@ import {
   WeightedChoice,
   type ExperimentInputs,
   type PlanoutRequest,
+  type RequestInputs,
 } from '../src/index.js';
 
 // The seeds' experiments, as @Experiment providers. Names are set explicitly: class
@@ -113,8 +114,11 @@ function queryValue(req: PlanoutRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Experiment inputs of the sample: query `userid`, else header `x-user-id`. */
-export function userInputs(req: PlanoutRequest): UserInputs {
+/**
+ * Experiment inputs of the sample: query `userid`, else header `x-user-id`. A request with
+ * neither has no unit: it is in no experiment and logs nothing (typed: the unit may be missing).
+ */
+export function userInputs(req: PlanoutRequest): RequestInputs<UserInputs> {
   const header = req.headers['x-user-id'];
-  return { userid: queryValue(req, 'userid') ?? (Array.isArray(header) ? header[0] : header) ?? '' };
+  return { userid: queryValue(req, 'userid') ?? (Array.isArray(header) ? header[0] : header) };
 }

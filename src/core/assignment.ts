@@ -21,6 +21,12 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
   saltSep = '.';
   /** For error messages only. */
   experimentName?: string;
+  /**
+   * Consulted before a random operator runs, when set: returning false leaves the param
+   * unassigned and draws nothing. Unset (the default) changes nothing; hosts use it to
+   * refuse draws, e.g. on a missing unit.
+   */
+  drawFilter: ((operator: RandomOperatorLike, name: string) => boolean) | undefined = undefined;
   // Maps: any name (even `__proto__`) is plain data, and they are cheaper than objects here.
   private overrides: ReadonlyMap<string, PlanoutValue> = NO_OVERRIDES;
   private readonly data = new Map<string, PlanoutValue>();
@@ -65,6 +71,7 @@ export class Assignment<TParams extends object = Record<string, unknown>> implem
     if (key === 'salt_sep' || key === 'experiment_salt') return this.setReserved(key, value);
     if (this.overrides.size > 0 && this.overrides.has(name)) return;
     if (value instanceof RandomOperator) {
+      if (this.drawFilter !== undefined && !this.drawFilter(value, name)) return;
       // Salted with the param's name unless the operator has its own salt.
       this.data.set(name, value.execute(this, name) as PlanoutValue);
     } else {

@@ -67,3 +67,9 @@ export class PlanoutSyntaxError extends PlanoutError {
     this.found = details.found;
   }
 }
+
+/**
+ * A script exceeded its evaluation budget for one assignment (operations run or elements
+ * created); see `EvaluationBudget`. Raised before the work is done, so it fails fast.
+ */
+export class PlanoutBudgetError extends PlanoutError {}

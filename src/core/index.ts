@@ -2,7 +2,14 @@
 export { Assignment } from './assignment.js';
 export { compilePlanout } from './compiler/index.js';
 export {
+  DEFAULT_EVALUATION_BUDGET,
+  MAX_NESTING,
+  type EvaluationBudget,
+  type EvaluationMeter,
+} from './budget.js';
+export {
   PlanoutArgumentError,
+  PlanoutBudgetError,
   PlanoutError,
   PlanoutScriptError,
   PlanoutSyntaxError,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Assignment } from './assignment.js';
+import { checkScriptStructure, markScriptSound, resolveEvaluationBudget, type EvaluationBudget } from './budget.js';
 import { PlanoutError } from './errors.js';
 import { Experiment, shortChecksum, type ExperimentInputs, type ExperimentParams } from './experiment.js';
 import { Interpreter, type OperatorRegistry } from './interpreter.js';
@@ -18,6 +19,12 @@ export interface InterpretedExperimentOptions {
   salt?: string;
   /** Extra operators the script may use. */
   operators?: OperatorRegistry;
+  /**
+   * Limits on one assignment's work; over them, reading a param throws a
+   * `PlanoutBudgetError`. Overrides the module-wide `evaluationBudget`, itself over the
+   * defaults (10 000 operations, 100 000 elements).
+   */
+  budget?: EvaluationBudget;
 }
 
 /** Reads and checks a script given as an object, JSON text or a file. */
@@ -32,6 +39,7 @@ export function loadPlanoutScript(options: InterpretedExperimentOptions, experim
   }
   if (typeof script === 'string') script = parsePlanoutJson(script);
   if (!isPlainObject(script)) throw new PlanoutError('the script must be a JSON object', { experiment });
+  checkScriptStructure(script, experiment);
   return script;
 }
 
@@ -48,6 +56,7 @@ export abstract class InterpretedExperiment<
 > extends Experiment<TParams, TInputs> {
   /** This instance's run: its script and the `set` nodes that got a default salt. */
   private run: { plan: ScriptPlan; script: PlanoutScript; salted: Map<object, string> } | undefined;
+  private budgetDefaults: EvaluationBudget | undefined;
 
   /** The script to run. Called once per instance. */
   protected abstract loadScript(): PlanoutScript;
@@ -57,13 +66,28 @@ export abstract class InterpretedExperiment<
     return undefined;
   }
 
+  /** This experiment's evaluation budget (over the module-wide one and the defaults). */
+  protected evaluationBudget(): EvaluationBudget | undefined {
+    return undefined;
+  }
+
+  /**
+   * The budget under this experiment's own: hosts such as the Nest module pass their
+   * module-wide `evaluationBudget` here. Call before the first read.
+   */
+  setBudgetDefaults(budget: EvaluationBudget | undefined): this {
+    this.budgetDefaults = budget;
+    return this;
+  }
+
   assign(params: Assignment<TParams>, inputs: TInputs): boolean {
     const source = this.loadScript();
+    checkScriptStructure(source, this.name);
     const plan = planFor(source);
     // The reference writes default salts into the script it runs, and the checksum is taken
     // from that script. A script that cannot leak its own objects into values runs shared
     // and untouched (the salts are noted instead); one that can runs on its own copy.
-    const script = plan.shared ? source : deepCopy(source);
+    const script = plan.shared ? source : markedSound(deepCopy(source));
     const salted = new Map<object, string>();
     this.run = { plan, script, salted };
     const interpreter = new Interpreter(script, this.salt, inputs as PlanoutObject, {
@@ -72,13 +96,18 @@ export abstract class InterpretedExperiment<
       operators: this.operators(),
       mutateScript: !plan.shared,
       onDefaultSalt: plan.shared ? (node, varName) => salted.set(node, varName) : undefined,
+      budget: resolveEvaluationBudget(this.budgetDefaults, this.evaluationBudget()),
     });
     return interpreter.inExperiment;
   }
 
   protected override computeChecksum(): string {
     const run = this.run;
-    if (run === undefined) return shortChecksum(stringifyPlanoutJson(this.loadScript()));
+    if (run === undefined) {
+      const script = this.loadScript();
+      checkScriptStructure(script, this.name);
+      return shortChecksum(stringifyPlanoutJson(script));
+    }
     if (!run.plan.shared) return shortChecksum(stringifyPlanoutJson(run.script));
     return run.plan.checksum(run.salted);
   }
@@ -88,7 +117,8 @@ export abstract class InterpretedExperiment<
     options: InterpretedExperimentOptions,
   ): new (inputs?: I) => ScriptExperiment<P, I> {
     const script = loadPlanoutScript(options);
-    const { name, salt, operators } = options;
+    const { name, salt, operators, budget } = options;
+    if (budget !== undefined) resolveEvaluationBudget(budget); // a bad budget fails here, not per unit
     return class DefinedInterpretedExperiment extends ScriptExperiment<P, I> {
       protected override setup(): void {
         if (name !== undefined) this.name = name;
@@ -99,6 +129,9 @@ export abstract class InterpretedExperiment<
       }
       protected override operators(): OperatorRegistry | undefined {
         return operators;
+      }
+      protected override evaluationBudget(): EvaluationBudget | undefined {
+        return budget;
       }
     };
   }
@@ -143,6 +176,11 @@ class ScriptPlan {
     if (id === undefined) this.nodeIds.set(node, (id = this.nextId++));
     return id;
   }
+}
+
+function markedSound<T extends object>(copy: T): T {
+  markScriptSound(copy);
+  return copy;
 }
 
 const plans = new WeakMap<object, ScriptPlan>();

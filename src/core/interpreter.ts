@@ -1,4 +1,12 @@
 import { Assignment } from './assignment.js';
+import {
+  EvaluationMeter,
+  MAX_NESTING,
+  checkParamValue,
+  checkScriptStructure,
+  resolveEvaluationBudget,
+  type EvaluationBudget,
+} from './budget.js';
 import { PlanoutError, PlanoutScriptError } from './errors.js';
 import {
   BUILTIN_OPERATORS,
@@ -6,7 +14,7 @@ import {
   type OperatorFn,
   type PlanoutErrorClass,
 } from './ops/core.js';
-import { hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
+import { PyFloat, hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
 
 export { CORE_OPERATORS, randomOperator, simpleOperator } from './ops/core.js';
 export type { OperatorContext, OperatorFn, PlanoutErrorClass } from './ops/core.js';
@@ -73,13 +81,15 @@ export interface InterpreterOptions {
   mutateScript?: boolean;
   /** Told of every `set` whose operator gets the default salt (the var's name). */
   onDefaultSalt?: (valueNode: PlanoutObject, varName: string) => void;
+  /** Limits on operations run and elements created; {@link DEFAULT_EVALUATION_BUDGET} fills the rest. */
+  budget?: EvaluationBudget;
 }
 
 /**
  * Nesting beyond this is rejected rather than risking a stack overflow; the reference
  * hits Python's recursion limit at a few hundred levels already.
  */
-const MAX_DEPTH = 1000;
+const MAX_DEPTH = MAX_NESTING;
 
 /** Thrown by `return` and caught by the interpreter; not an Error, so it carries no stack. */
 class StopSignal {
@@ -89,6 +99,8 @@ class StopSignal {
 /** The running script's state; operators receive it as their context. */
 class Evaluator implements OperatorContext {
   currentParam: string | undefined = undefined;
+  /** Params the script assigned a list, dict or big int to: checked once it ends. */
+  readonly containerParams: string[] = [];
   depth = 0;
   private rawSalt: PlanoutValue;
   private saltValue: PlanoutValue;
@@ -99,6 +111,7 @@ class Evaluator implements OperatorContext {
     readonly registry: OperatorRegistry,
     readonly experimentName: string,
     salt: string,
+    readonly meter: EvaluationMeter,
     private readonly options: InterpreterOptions = {},
   ) {
     this.rawSalt = salt;
@@ -118,6 +131,7 @@ class Evaluator implements OperatorContext {
     if (typeof node !== 'object' || node === null) return node === undefined ? null : (node as PlanoutValue);
     if (Array.isArray(node)) {
       if (++this.depth > MAX_DEPTH) this.tooDeep();
+      this.meter.spend(1, node.length);
       const out: PlanoutValue[] = new Array(node.length);
       for (let i = 0; i < node.length; i++) out[i] = this.evaluate(node[i]);
       this.depth--;
@@ -130,6 +144,7 @@ class Evaluator implements OperatorContext {
       this.fail(`unknown operator ${typeof name === 'string' ? `"${name}"` : `of type ${pyTypeName(name)}`}`);
     }
     if (++this.depth > MAX_DEPTH) this.tooDeep();
+    this.meter.spend(1);
     const result = operator(node as PlanoutObject, this);
     this.depth--;
     return result === undefined ? null : result;
@@ -161,12 +176,18 @@ class Evaluator implements OperatorContext {
   }
 
   assign(name: string, value: PlanoutValue): void {
+    if ((name === 'experiment_salt' || name === 'salt_sep') && typeof value === 'object' && value !== null) {
+      this.meter.spendWalking(value); // str() of it below
+    }
     if (name === 'experiment_salt') {
       this.saltValue = value;
       this.env.experimentSalt = pyStr(value);
     } else if (name === 'salt_sep') {
       this.env.saltSep = pyStr(value);
     } else {
+      if ((typeof value === 'object' && value !== null && !(value instanceof PyFloat)) || typeof value === 'bigint') {
+        this.containerParams.push(name);
+      }
       this.env.set(name, value);
     }
   }
@@ -266,6 +287,7 @@ export class Interpreter {
       options.operators ?? DEFAULT_OPERATORS,
       this.experimentName,
       experimentSalt,
+      new EvaluationMeter(resolveEvaluationBudget(options.budget)),
       options,
     );
   }
@@ -333,6 +355,7 @@ export class Interpreter {
    */
   evaluate(node: PlanoutValue): PlanoutValue {
     try {
+      checkScriptStructure(node, this.experimentName);
       return this.evaluator.evaluate(node);
     } catch (error) {
       if (error instanceof StopSignal) {
@@ -350,18 +373,36 @@ export class Interpreter {
     if (this.state === DONE) return;
     if (this.state === FAILED) throw this.error;
     try {
+      checkScriptStructure(this.script, this.experimentName);
       this.evaluator.evaluate(this.script);
     } catch (error) {
       if (error instanceof StopSignal) {
         this.inExp = error.inExperiment;
       } else {
-        this.state = FAILED;
-        this.error = this.evaluator.toPlanoutError(error);
-        this.evaluator.reset();
-        throw this.error;
+        this.fail(error);
       }
     }
     this.evaluator.reset();
+    try {
+      // Values the script built must be safe to copy, log and serialize (no deep nesting,
+      // no cycles, no exponential sharing): checked without recursion.
+      const names = this.evaluator.containerParams;
+      if (names.length > 0) {
+        let room = this.evaluator.meter.maxElements;
+        for (const name of new Set(names)) {
+          room = checkParamValue(this.environment.get(name), room, this.evaluator.meter, this.experimentName, name);
+        }
+      }
+    } catch (error) {
+      this.fail(error);
+    }
     this.state = DONE;
+  }
+
+  private fail(error: unknown): never {
+    this.state = FAILED;
+    this.error = this.evaluator.toPlanoutError(error);
+    this.evaluator.reset();
+    throw this.error;
   }
 }

@@ -1,10 +1,14 @@
 import { PlanoutError } from './errors.js';
 import { PyFloat, setOwn, type PlanoutValue, type PlanoutObject, floatRepr, isPlainObject } from './values.js';
 
+/** A JSON number; groups: fraction, exponent. */
+const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+
 /**
  * Parses JSON keeping Python's int/float distinction, which `JSON.parse` loses:
- * `2.0` becomes a {@link PyFloat}, integers beyond 2^53 become `bigint`. Keys such as
- * `__proto__` become own properties.
+ * `2.0` becomes a {@link PyFloat}, integers beyond 2^53 become `bigint`, exact at any
+ * length as in Python's `json` (floats beyond the double range become infinities, as
+ * there). Keys such as `__proto__` become own properties.
  */
 export function parsePlanoutJson(text: string): PlanoutValue {
   let pos = 0;
@@ -36,15 +40,19 @@ export function parsePlanoutJson(text: string): PlanoutValue {
   };
 
   const parseNumber = (): number | bigint | PyFloat => {
-    const match = /^-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(pos, pos + 400));
-    if (!match) return fail('bad number');
+    // Sticky: matched in place, so a long number costs its length, never the text's.
+    NUMBER.lastIndex = pos;
+    const match = NUMBER.exec(text);
+    if (!match) return fail('expected a value');
     pos += match[0].length;
     if (match[1] !== undefined || match[2] !== undefined) {
       const n = Number(match[0]);
       return Number.isInteger(n) ? new PyFloat(n) : n;
     }
+    // Python's int: exact at any length (`-0` is the int 0).
     const n = Number(match[0]);
-    return Number.isSafeInteger(n) ? n : BigInt(match[0]);
+    if (Number.isSafeInteger(n)) return n === 0 ? 0 : n;
+    return BigInt(match[0]);
   };
 
   const parseValue = (depth: number): PlanoutValue => {

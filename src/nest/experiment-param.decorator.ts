@@ -13,11 +13,15 @@ interface ParamRef {
 }
 
 function requestContext(ctx: ExecutionContext, type: Function): PlanoutRequestContext {
-  const found = contextOf(ctx.getArgByIndex(0), ctx);
+  const found = contextOf(ctx);
   if (found === undefined) {
-    throw new PlanoutError('no Planout context for this route: is PlanoutModule imported (its interceptor applies globally)?', {
-      experiment: type.name,
-    });
+    const handler = `${ctx.getClass().name}.${ctx.getHandler().name}`;
+    throw new PlanoutError(
+      `no Planout context for ${handler} (${ctx.getType<string>()}): import PlanoutModule in the module tree of the app that serves it; ` +
+        'for microservice handlers of a hybrid app, pass { inheritAppConfig: true } to connectMicroservice() ' +
+        `or add @UseInterceptors(PlanoutInterceptor) to ${ctx.getClass().name}`,
+      { experiment: type.name },
+    );
   }
   return found;
 }

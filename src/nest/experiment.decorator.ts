@@ -16,7 +16,7 @@ export interface ExperimentDefinition<TParams extends object = ExperimentParams,
   getParamNames?(): readonly string[] | undefined;
 }
 
-export interface ExperimentOptions {
+export interface ExperimentOptions<I extends object = ExperimentInputs> {
   /**
    * Logged experiment name. Defaults to the class name, which a minifier may change:
    * set it explicitly in bundled apps.
@@ -25,7 +25,14 @@ export interface ExperimentOptions {
   /** Hashing salt; defaults to the name. Changing it reshuffles every unit. */
   salt?: string;
   /** Inputs of this experiment, instead of the module's `inputs` option. */
-  inputs?: PlanoutInputResolver;
+  inputs?: PlanoutInputResolver<I>;
+  /**
+   * The unit input(s), e.g. `['userid']`, instead of the module's `units` option. When one
+   * is missing (`undefined`, `null` or `''`) the request is not in the experiment: params
+   * read their defaults, nothing is logged, `missingUnit` is counted. Without a declaration
+   * the units are the `unit` arguments of the operators `assign` draws with.
+   */
+  units?: readonly string[];
 }
 
 /**
@@ -53,7 +60,7 @@ export type ExperimentInstanceOf<C extends ExperimentType> = CoreExperiment<
 >;
 
 /** Marks a class as an experiment provider. */
-export function experimentDecorator(options: ExperimentOptions = {}): ClassDecorator {
+export function experimentDecorator<I extends object = ExperimentInputs>(options: ExperimentOptions<I> = {}): ClassDecorator {
   return (target) => {
     Reflect.defineMetadata(EXPERIMENT_METADATA, { ...options }, target);
     Injectable()(target);
@@ -71,7 +78,7 @@ export function getExperimentOptions(target: object): ExperimentOptions | undefi
  */
 export const Experiment = new Proxy(CoreExperiment, {
   apply: (_target, _this, args: [ExperimentOptions?]) => experimentDecorator(...args),
-}) as typeof CoreExperiment & ((options?: ExperimentOptions) => ClassDecorator);
+}) as typeof CoreExperiment & (<I extends object = ExperimentInputs>(options?: ExperimentOptions<I>) => ClassDecorator);
 
 export type Experiment<
   TParams extends ExperimentParams = ExperimentParams,

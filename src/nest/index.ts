@@ -44,6 +44,7 @@ export type {
   PlanoutOverridesOptions,
   PlanoutRequest,
   PlanoutSrmOptions,
+  RequestInputs,
 } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
@@ -60,9 +61,16 @@ export {
   type PlanoutOverridesRejection,
   type PlanoutOverridesVerification,
 } from './qa-overrides.js';
-export { type PlanoutBackendLogger } from './sinks/backend-utils.js';
-export { BatchingSink, BatchLogSink, type BatchingSinkOptions, type DropPolicy, type DropReason } from './sinks/batching.sink.js';
-export { SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
+export { type PlanoutBackendLogger, type RecentOutcomes } from './sinks/backend-utils.js';
+export {
+  BatchingSink,
+  BatchLogSink,
+  type BatchingSinkOptions,
+  type BatchingSinkStats,
+  type DropPolicy,
+  type DropReason,
+} from './sinks/batching.sink.js';
+export { LogSinkDataError, SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './sinks/errors.js';
 export { InMemorySink } from './sinks/in-memory.sink.js';
 export { JsonLinesFileSink, type JsonLinesFileSinkOptions } from './sinks/json-lines-file.sink.js';
 export { LoggerSink, type LoggerSinkOptions } from './sinks/logger.sink.js';

@@ -7,13 +7,18 @@ export type PlanoutCounter =
   | 'logged'
   | 'deduplicated'
   | 'retried'
+  /** Records a sink accepted and then dropped: its queue overflowed, or shutdown came first. */
   | 'dropped'
+  /** Records the destination refused because of their data (e.g. PostgreSQL SQLSTATE class 22); the rest of their batch was delivered. */
+  | 'rejected'
   | 'failed'
   | 'cacheErrors'
   /** Requests whose QA overrides were applied. */
   | 'overridesApplied'
   /** QA override values ignored: bad signature, expired, malformed, not allowed. */
-  | 'overridesRejected';
+  | 'overridesRejected'
+  /** Experiment instances (and namespace routings) whose unit input was missing: not in the experiment, nothing logged. */
+  | 'missingUnit';
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
@@ -49,10 +54,12 @@ export class PlanoutMetrics {
     deduplicated: 0,
     retried: 0,
     dropped: 0,
+    rejected: 0,
     failed: 0,
     cacheErrors: 0,
     overridesApplied: 0,
     overridesRejected: 0,
+    missingUnit: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
   private listeners: readonly PlanoutMetricsListener[] = [];

@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { EvaluationBudget } from '../core/budget.js';
 import type { ExperimentInputs } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
 import type { ExposureCache } from './exposure-cache.interface.js';
@@ -20,14 +21,26 @@ export interface PlanoutRequest {
 }
 
 /**
+ * Inputs as a request or a message gives them: any of them, units included, may be
+ * missing (`undefined` or `null`). Type a resolver's result with it, e.g.
+ * `RequestInputs<{ userid: string }>`: the unit is then `string | null | undefined`, never
+ * claimed to be a `string`. The module checks units before `assign` runs (see `units`), so
+ * `assign` itself may declare `{ userid: string }`.
+ */
+export type RequestInputs<I extends object = ExperimentInputs> = { [K in keyof I]?: I[K] | null | undefined };
+
+/**
  * Turns a request into experiment inputs, e.g.
  * `(req) => ({ userid: req.user?.id ?? req.headers['x-user-id'] })`.
  * Called once per request (per experiment with its own resolver), and only when an
- * experiment is used. Outside HTTP, `request` is the handler's first argument.
+ * experiment is used. `request` is, per transport: the HTTP request (also in GraphQL
+ * resolvers: the GraphQL context's `req`), the message payload (microservices), the
+ * message data (WebSocket gateways); `context` tells which (`context.getType()`) and
+ * gives the rest (RPC context and its headers, WebSocket client).
  */
-export type PlanoutInputResolver = {
+export type PlanoutInputResolver<I extends object = ExperimentInputs> = {
   // Method syntax on purpose: a resolver may declare a narrower request type.
-  bivarianceHack(request: PlanoutRequest, context: ExecutionContext): ExperimentInputs;
+  bivarianceHack(request: PlanoutRequest, context: ExecutionContext): RequestInputs<I>;
 }['bivarianceHack'];
 
 /** A `SimpleNamespace` subclass, built per request with the inputs. */
@@ -61,6 +74,15 @@ export interface PlanoutModuleOptions {
   namespaces?: NamespaceType[];
   /** How a request becomes experiment inputs. Required when anything is registered. */
   inputs?: PlanoutInputResolver;
+  /**
+   * Unit input(s) of every experiment without its own `@Experiment({ units })`, e.g.
+   * `['userid']`. A request whose unit is missing (`undefined`, `null` or `''`) is not in
+   * the experiment: params read their defaults, no exposure or event is logged, and the
+   * `missingUnit` counter grows. Undeclared, the units are inferred: the `unit` arguments
+   * of the random operators `assign` draws with (a draw on a missing unit is never hashed).
+   * A namespace's unit is its `primaryUnit`.
+   */
+  units?: readonly string[];
   /** Where records go. Default: a {@link JsonLinesFileSink} on `logFile`. */
   logSink?: LogSink;
   /** File of the default sink. Default `./planout-exposures.jsonl`. */
@@ -97,6 +119,14 @@ export interface PlanoutModuleOptions {
   asyncContext?: 'auto' | boolean;
   /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
   overrides?: PlanoutOverridesOptions;
+  /**
+   * Limits on one assignment of an interpreted (script) experiment: `maxOperations`
+   * (operators run, random draws, elements walked; default 10 000) and `maxElements`
+   * (list elements, characters and map entries created; default 100 000). Over them,
+   * the param read throws a `PlanoutBudgetError` at once. An experiment's own `budget`
+   * (`InterpretedExperiment.define({ budget })`) takes precedence.
+   */
+  evaluationBudget?: EvaluationBudget;
   /** The live sample-ratio-mismatch alarm (see {@link PlanoutSrmOptions}); `false` turns it off. Default: on. */
   srm?: PlanoutSrmOptions | false;
 }

@@ -4,7 +4,15 @@ import type { Observable } from 'rxjs';
 import { appInjectsPlanoutService } from './async-context-detection.js';
 import { MANUAL_EXPOSURE_METADATA } from './planout.constants.js';
 import { PlanoutRegistry } from './planout.registry.js';
-import { attachContext, PlanoutRequestContext, runInContext, type PlanoutContextSource } from './request-context.js';
+import {
+  attachContext,
+  attachedTo,
+  callTarget,
+  PlanoutRequestContext,
+  registerContextSource,
+  runInContext,
+  type PlanoutContextSource,
+} from './request-context.js';
 
 /**
  * Gives each request its experiment context: attached to the request (for the param
@@ -27,24 +35,42 @@ export class PlanoutInterceptor implements NestInterceptor, PlanoutContextSource
 
   onModuleInit(): void {
     if (this.registry.asyncContextMode === 'auto') this.registry.asyncContext = appInjectsPlanoutService(this.modules);
+    // Handlers this interceptor may not reach (a hybrid app's microservice handlers without
+    // inheritAppConfig) still get their context from this app, built by the param decorators.
+    const classes: Function[] = [];
+    for (const module of this.modules.values()) {
+      for (const group of [module.controllers, module.providers]) {
+        for (const wrapper of group.values()) {
+          if (typeof wrapper.metatype === 'function') classes.push(wrapper.metatype);
+        }
+      }
+    }
+    registerContextSource(classes, this);
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const request: unknown = context.getArgByIndex(0);
-    const key = typeof request === 'object' && request !== null ? request : undefined;
-    if (!this.registry.asyncContext) {
-      if (key !== undefined) attachContext(key, this);
-      return next.handle();
+    const { key, input } = callTarget(context);
+    if (key !== undefined) {
+      // GraphQL runs the interceptor for the query and again for every field resolver: one context per request.
+      const existing = attachedTo(key);
+      if (existing instanceof PlanoutRequestContext) {
+        return this.registry.asyncContext ? runInContext(existing, () => next.handle()) : next.handle();
+      }
+      if (!this.registry.asyncContext) {
+        if (existing === undefined) attachContext(key, this);
+        return next.handle();
+      }
     }
-    const state = new PlanoutRequestContext(this.registry, key, context, this.autoExposureFor(context));
+    // Async context on, or a call without an object to attach to (a WebSocket message of a primitive).
+    const state = new PlanoutRequestContext(this.registry, input, context, this.autoExposureFor(context));
     if (key !== undefined) attachContext(key, state);
     // Nest binds the handler's async scope when handle() is called, so run() around it suffices.
     return runInContext(state, () => next.handle());
   }
 
-  /** The context of `request`, built on its first read (the lazy path). */
-  createContext(request: object, execution: ExecutionContext): PlanoutRequestContext {
-    return new PlanoutRequestContext(this.registry, request, execution, this.autoExposureFor(execution));
+  /** The context of a call, built on its first read (the lazy path). */
+  createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext {
+    return new PlanoutRequestContext(this.registry, input, execution, this.autoExposureFor(execution));
   }
 
   private autoExposureFor(context: ExecutionContext): boolean {

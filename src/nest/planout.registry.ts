@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type ExecutionContext, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Assignment } from '../core/assignment.js';
+import { resolveEvaluationBudget, type EvaluationBudget } from '../core/budget.js';
 import { PlanoutArgumentError, PlanoutError } from '../core/errors.js';
 import {
   Experiment as CoreExperiment,
@@ -8,6 +9,7 @@ import {
   shortChecksum,
   type ExperimentInputs,
 } from '../core/experiment.js';
+import { InterpretedExperiment } from '../core/interpreted-experiment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
 import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
@@ -18,7 +20,8 @@ import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
 import type { PlanoutRequestContext } from './request-context.js';
-import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
+import { assignUnlessUnitMissing, firstMissingUnit, UNIT_MISSING } from './missing-unit.js';
+import { overriddenOr, RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
 import type { AssignmentProbe, ProbeSource } from './observability/srm-expectations.js';
 
@@ -35,13 +38,16 @@ interface ExperimentBinding {
 interface NamespaceBinding {
   readonly type: Function;
   readonly name: string;
+  readonly primaryUnits: readonly string[];
   readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
   readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
+  /** An instance for a unit whose primary unit is missing: routed nowhere, default params, logs nothing. */
+  readonly createUnrouted: (inputs: ExperimentInputs) => SimpleNamespace;
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
 interface ConcreteExperiment extends CoreExperiment {
-  assign: CoreExperiment['assign'];
+  assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown;
 }
 type NamespaceCtor = new (inputs: ExperimentInputs) => SimpleNamespace;
 
@@ -62,7 +68,10 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly namespaces = new Map<Function, NamespaceBinding>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
+  private readonly countMissingUnit: (experiment: string) => void;
   private overridesReader: RequestOverridesReader | undefined;
+  /** The module-wide budget of interpreted experiments (under each experiment's own). */
+  private readonly evaluationBudget: EvaluationBudget | undefined;
   readonly autoExposureLogging: boolean;
   /** The `asyncContext` option as given. */
   readonly asyncContextMode: 'auto' | boolean;
@@ -79,13 +88,17 @@ export class PlanoutRegistry implements OnModuleInit {
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
+    this.evaluationBudget = options.evaluationBudget;
     this.asyncContextMode = options.asyncContext ?? 'auto';
     this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
     this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
+    this.countMissingUnit = (experiment) => metrics.increment('missingUnit', 1, { experiment });
   }
 
   async onModuleInit(): Promise<void> {
+    // A bad budget stops the app here rather than failing every request.
+    if (this.evaluationBudget !== undefined) resolveEvaluationBudget(this.evaluationBudget);
     if (this.options.overrides !== undefined) this.overridesReader = new RequestOverridesReader(this.options.overrides, this.metrics);
     const names = new Map<string, string>();
     const salts = new Map<string, string>();
@@ -167,9 +180,15 @@ export class PlanoutRegistry implements OnModuleInit {
     if (binding === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: type.name });
     }
-    const namespace = binding.create(context.inputsFor(this.options.inputs!, true));
+    const inputs = context.inputsFor(this.options.inputs!, true);
+    if (firstMissingUnit(inputs, binding.primaryUnits) !== undefined) {
+      this.countMissingUnit(binding.name);
+      return binding.createUnrouted(inputs);
+    }
+    const namespace = binding.create(inputs);
     // Routing builds the unit's experiment without reading it; hook its log before any read.
     const experiment = namespace.currentExperiment;
+    if (experiment instanceof InterpretedExperiment) experiment.setBudgetDefaults(this.evaluationBudget);
     if (experiment !== undefined) {
       // Keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
       const overrides = context.overridesFor(experiment.name);
@@ -194,6 +213,7 @@ export class PlanoutRegistry implements OnModuleInit {
     }
     const salt = options.salt ?? name;
     this.requireInputs(name, options.inputs);
+    const units = this.unitsOption(name, options.units);
     const definition = await this.resolveDefinition(type, name);
     if (typeof definition.assign !== 'function') throw new PlanoutError('has no assign(params, inputs) method', { experiment: name });
     if (this.options.validateAssignments !== false) this.dryRun(definition, name, salt);
@@ -206,6 +226,8 @@ export class PlanoutRegistry implements OnModuleInit {
       checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
       paramNames: definition.getParamNames?.(),
       log: this.log,
+      units,
+      onMissingUnit: () => this.countMissingUnit(name),
     };
     return {
       type,
@@ -218,12 +240,32 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
-    const { log, logOverridden } = this;
+    const { log, logOverridden, countMissingUnit } = this;
+    const units = this.unitsOption(type.name, undefined);
     // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
     // (Typed concrete: `type` is a registered subclass, so it implements assign.)
     const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
     const Routed = class extends Base {
       private overridden = false;
+      private unitMissing = false;
+
+      override assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown {
+        const result = assignUnlessUnitMissing(params, inputs, units, () => super.assign(params, inputs));
+        if (result !== UNIT_MISSING) return result;
+        this.unitMissing = true;
+        countMissingUnit(this.name);
+        return false;
+      }
+
+      override get(name: string, defaultValue?: unknown): unknown {
+        if (this.inExperiment || !this.unitMissing) return super.get(name, defaultValue);
+        return overriddenOr(this.getOverrides(), name, defaultValue);
+      }
+
+      override getParams(): Record<string, unknown> {
+        if (this.inExperiment || !this.unitMissing) return super.getParams();
+        return this.getOverrides();
+      }
 
       override setOverrides(overrides: Record<string, unknown>): void {
         super.setOverrides(overrides);
@@ -246,7 +288,12 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, salt, resolver: undefined, create: (inputs) => new Routed(inputs), probe: (inputs) => coreProbe(new type(inputs)) };
+    const budget = this.evaluationBudget;
+    const create =
+      budget !== undefined && type.prototype instanceof InterpretedExperiment
+        ? (inputs: ExperimentInputs) => (new Routed(inputs) as unknown as InterpretedExperiment).setBudgetDefaults(budget)
+        : (inputs: ExperimentInputs) => new Routed(inputs);
+    return { type, name, salt, resolver: undefined, create, probe: (inputs) => coreProbe(create(inputs)) };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
@@ -254,9 +301,13 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError('namespaces must be SimpleNamespace subclasses', { experiment: (type as Function)?.name });
     }
     let name: string;
+    let primaryUnits: readonly string[];
     try {
       // Runs setup() and setupExperiments(): a bad layout fails here, not in a request.
-      name = new type({}).namespaceName;
+      const probe = new type({});
+      name = probe.namespaceName;
+      const primary = (probe as unknown as { primaryUnit: string | string[] }).primaryUnit;
+      primaryUnits = Array.isArray(primary) ? [...primary] : [primary];
     } catch (error) {
       if (error instanceof PlanoutError) throw error;
       throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
@@ -266,7 +317,16 @@ export class PlanoutRegistry implements OnModuleInit {
       const experiment = new type(inputs).currentExperiment;
       return experiment === undefined ? undefined : { ...coreProbe(experiment), namespace: name };
     };
-    return { type, name, create: (inputs) => new type(inputs), probe };
+    return { type, name, primaryUnits, create: (inputs) => new type(inputs), createUnrouted: (inputs) => unrouted(new type(inputs)), probe };
+  }
+
+  private unitsOption(name: string, own: readonly string[] | undefined): readonly string[] | undefined {
+    const units = own ?? this.options.units;
+    if (units === undefined) return undefined;
+    if (!Array.isArray(units) || units.length === 0 || !units.every((u) => typeof u === 'string' && u.length > 0)) {
+      throw new PlanoutError('`units` must be a non-empty list of input names, e.g. ["userid"]', { experiment: name });
+    }
+    return [...units];
   }
 
   private requireInputs(name: string, own: PlanoutInputResolver | undefined): void {
@@ -306,4 +366,25 @@ export class PlanoutRegistry implements OnModuleInit {
 function coreProbe(experiment: CoreExperiment): AssignmentProbe {
   const { name, salt } = experiment;
   return { experiment: name, salt, assign: (params) => experiment.assign(params, experiment.inputs) };
+}
+
+/**
+ * `namespace` (its own class, so `instanceof` holds) routed nowhere: the unit's primary
+ * unit is missing. Params read the namespace defaults; nothing is hashed or logged.
+ */
+function unrouted(namespace: SimpleNamespace): SimpleNamespace {
+  const defaults = (namespace as unknown as { createDefaultExperiment(inputs: ExperimentInputs): CoreExperiment }).createDefaultExperiment(
+    namespace.inputs,
+  );
+  const noop = (): void => {};
+  Object.defineProperties(namespace, {
+    currentExperiment: { get: () => undefined },
+    inExperiment: { get: () => false },
+    segment: { get: () => -1 },
+    get: { value: (name: string, defaultValue?: unknown) => defaults.get(name, defaultValue) },
+    logExposure: { value: noop },
+    logEvent: { value: noop },
+    setAutoExposureLogging: { value: noop },
+  });
+  return namespace;
 }

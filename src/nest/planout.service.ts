@@ -4,7 +4,7 @@ import type { ExperimentInputs, LogExtras } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
 import type { ExperimentInstanceOf, ExperimentType } from './experiment.decorator.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
-import type { NamespaceType } from './planout-options.interface.js';
+import type { NamespaceType, RequestInputs } from './planout-options.interface.js';
 import { PlanoutRegistry } from './planout.registry.js';
 import { currentContext, PlanoutRequestContext, runInContext } from './request-context.js';
 
@@ -72,7 +72,7 @@ export class PlanoutService {
   }
 
   /** Runs `fn` with a context for `inputs`, so services it calls see it as the current request. */
-  run<T>(inputs: ExperimentInputs, fn: () => T, options: { autoExposureLogging?: boolean } = {}): T {
+  run<T>(inputs: RequestInputs, fn: () => T, options: { autoExposureLogging?: boolean } = {}): T {
     const context = new PlanoutRequestContext(
       this.registry,
       undefined,
@@ -93,7 +93,11 @@ export class PlanoutService {
     if (context === undefined) {
       const hint = this.registry.asyncContext ? '' : ' (asyncContext is off: set PlanoutModule asyncContext: true for services called from handlers)';
       this.registry.enableAsyncContextLate();
-      throw new PlanoutError(`no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside HTTP${hint}`, {
+      throw new PlanoutError(
+        'no current request: use PlanoutService.create(experiment, inputs) or run(inputs, fn) outside a request; ' +
+          'in microservice handlers of a hybrid app, pass { inheritAppConfig: true } to connectMicroservice() ' +
+          `or add @UseInterceptors(PlanoutInterceptor)${hint}`,
+        {
         experiment: type.name,
       });
     }
@@ -101,4 +105,5 @@ export class PlanoutService {
   }
 }
 
-type InputsArg<C extends ExperimentType> = ExperimentInstanceOf<C>['inputs'];
+// Units may be missing (a job's user without an id): such an instance is simply not in the experiment.
+type InputsArg<C extends ExperimentType> = RequestInputs<ExperimentInstanceOf<C>['inputs']>;

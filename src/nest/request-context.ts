@@ -17,9 +17,13 @@ export class PlanoutRequestContext {
   // Read once, on the first experiment built; null when the request carries none.
   private overrides: PlanoutOverrides | null | undefined;
 
+  /**
+   * @param input What the inputs resolver receives: the HTTP request (also for GraphQL:
+   *   the GraphQL context's `req`), the message payload (RPC) or the message data (WebSocket).
+   */
   constructor(
     readonly registry: PlanoutRegistry,
-    readonly request: object | undefined,
+    readonly input: unknown,
     readonly execution: ExecutionContext | undefined,
     private autoExposure: boolean,
     private readonly explicitInputs?: ExperimentInputs,
@@ -63,10 +67,15 @@ export class PlanoutRequestContext {
     return this.resolve(resolver);
   }
 
-  /** The QA overrides of experiment `name` in this request, if any (never outside HTTP). */
+  /**
+   * The QA overrides of experiment `name` in this request, if any: read from HTTP requests
+   * (GraphQL included), never from message payloads or outside a request.
+   */
   overridesFor(name: string): Record<string, unknown> | undefined {
     if (this.overrides === undefined) {
-      this.overrides = this.request === undefined ? null : (this.registry.readOverrides(this.request, this.execution) ?? null);
+      const type = this.execution?.getType<string>();
+      const fromHttp = (type === 'http' || type === 'graphql') && isObject(this.input);
+      this.overrides = fromHttp ? (this.registry.readOverrides(this.input as object, this.execution) ?? null) : null;
     }
     if (this.overrides === null || !Object.hasOwn(this.overrides, name)) return undefined;
     const params = this.overrides[name]!;
@@ -74,7 +83,7 @@ export class PlanoutRequestContext {
   }
 
   private resolve(resolver: PlanoutInputResolver): ExperimentInputs {
-    return resolver((this.request ?? {}) as PlanoutRequest, this.execution as ExecutionContext);
+    return resolver((this.input ?? {}) as PlanoutRequest, this.execution as ExecutionContext);
   }
 }
 
@@ -83,7 +92,7 @@ export class PlanoutRequestContext {
  * in its place, so routes that read no experiment allocate nothing.
  */
 export interface PlanoutContextSource {
-  createContext(request: object, execution: ExecutionContext): PlanoutRequestContext;
+  createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext;
 }
 
 type Attached = PlanoutRequestContext | PlanoutContextSource;
@@ -116,22 +125,91 @@ function getAttached(key: object): Attached | undefined {
   return Object.hasOwn(key, CONTEXT) ? (key as { [CONTEXT]?: Attached })[CONTEXT] : frozenContexts.get(key);
 }
 
+/** Where one call's state lives and what its inputs resolver receives. */
+export interface CallTarget {
+  /** The object the call's context is attached to; undefined when the call has none (then AsyncLocalStorage). */
+  readonly key: object | undefined;
+  /** The inputs resolver's first argument. */
+  readonly input: unknown;
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
 /**
- * The context of `request` (built now if only its source was attached and `execution`
- * is given), else of the current async call tree.
+ * The call behind `execution`, per transport (read from `getType()` and the arguments, so
+ * that no transport package is imported):
+ * - `http`: the request; the context lives on it (`req.raw` on Fastify).
+ * - `graphql`: arguments are (root, args, context, info); the resolver gets the GraphQL
+ *   context's `req`, and the context lives on that request, so a query's resolver and
+ *   every field resolver of the same request share it.
+ * - `rpc`: arguments are (payload, RPC context); the resolver gets the payload, the context
+ *   lives on the per-message RPC context object.
+ * - `ws`: arguments are (client, data); the resolver gets the data (the client through
+ *   `ctx.switchToWs().getClient()`), the context lives on the data when it is an object.
  */
-export function contextOf(request: unknown, execution?: ExecutionContext): PlanoutRequestContext | undefined {
-  if (typeof request === 'object' && request !== null) {
-    const key = rawRequest(request);
+export function callTarget(execution: ExecutionContext): CallTarget {
+  switch (execution.getType<string>()) {
+    case 'graphql': {
+      const gql: unknown = execution.getArgByIndex(2);
+      if (!isObject(gql)) return { key: undefined, input: undefined };
+      const req = (gql as { req?: unknown }).req ?? (gql as { request?: unknown }).request;
+      return isObject(req) ? { key: rawRequest(req), input: req } : { key: gql, input: gql };
+    }
+    case 'rpc': {
+      const data: unknown = execution.getArgByIndex(0);
+      const rpc: unknown = execution.getArgByIndex(1);
+      return { key: isObject(rpc) ? rpc : isObject(data) ? data : undefined, input: data };
+    }
+    case 'ws': {
+      const data: unknown = execution.getArgByIndex(1);
+      return { key: isObject(data) ? data : undefined, input: data };
+    }
+    default: {
+      const request: unknown = execution.getArgByIndex(0);
+      return { key: isObject(request) ? rawRequest(request) : undefined, input: request };
+    }
+  }
+}
+
+/** The context attached to `key`, if any (the built one or the source that builds it). */
+export function attachedTo(key: object): Attached | undefined {
+  return getAttached(key);
+}
+
+// Handler classes (controllers, resolvers, gateways) → the interceptor of their app: used when
+// no interceptor ran for a call (microservice handlers of a hybrid app without inheritAppConfig).
+const sourcesByClass = new WeakMap<Function, PlanoutContextSource>();
+
+/** Lets calls of `classes` build their context lazily, without the interceptor having run. */
+export function registerContextSource(classes: Iterable<Function>, source: PlanoutContextSource): void {
+  for (const type of classes) sourcesByClass.set(type, source);
+}
+
+/**
+ * The context of the call behind `execution`: the one attached to its key (built now if
+ * only its source was attached), else the current async call tree's, else one built now
+ * from the handler's app when no interceptor ran for it.
+ */
+export function contextOf(execution: ExecutionContext): PlanoutRequestContext | undefined {
+  const { key, input } = callTarget(execution);
+  if (key !== undefined) {
     const found = getAttached(key);
     if (found instanceof PlanoutRequestContext) return found;
-    if (found !== undefined && execution !== undefined) {
-      const created = found.createContext(request, execution);
+    if (found !== undefined) {
+      const created = found.createContext(input, execution);
       setAttached(key, created);
       return created;
     }
   }
-  return storage.getStore();
+  const current = storage.getStore();
+  if (current !== undefined) return current;
+  const source = sourcesByClass.get(execution.getClass());
+  if (source === undefined) return undefined;
+  const created = source.createContext(input, execution);
+  if (key !== undefined) setAttached(key, created);
+  return created;
 }
 
 export function currentContext(): PlanoutRequestContext | undefined {

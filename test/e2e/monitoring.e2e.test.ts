@@ -77,6 +77,7 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     expect(samples.get('planout_sink_logged_total')).toBe(records.length);
     expect(samples.get('planout_sink_backlog')).toBe(0);
     expect(samples.get('planout_sink_rejected_total')).toBe(0);
+    expect(samples.get('planout_sink_failed_total')).toBe(0);
     expect(samples.get('planout_cache_errors_total')).toBe(0);
     expect(samples.get('planout_missing_unit_total')).toBeUndefined(); // labelled: no series until counted
     expect(response.text).toContain('# TYPE planout_missing_unit_total counter');
@@ -86,9 +87,15 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     // The unit is never a label.
     expect(response.text).not.toMatch(/userid/);
 
+    // A request without a unit: counted per experiment, nothing logged.
+    await request(server).get('/exp1').expect(200);
+    const after = parseMetrics((await request(server).get('/metrics').expect(200)).text);
+    expect(after.get('planout_missing_unit_total{experiment="Exp1"}')).toBe(1);
+    expect(after.get('planout_exposures_total{experiment="Exp1"}')).toBe(30);
+
     // The JSON counters moved to /metrics/json, and agree.
     const json = await request(server).get('/metrics/json').expect(200);
-    expect(json.body).toMatchObject({ accepted: records.length, logged: records.length, deduplicated: 10 });
+    expect(json.body).toMatchObject({ accepted: records.length, logged: records.length, deduplicated: 10, missingUnit: 1 });
   });
 
   it('SRM: exposing only the units shown the red button raises the alarm; /health names it, the gauge shows p, one warning', async () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { Assignment, InMemorySink, LogSink, UniformChoice } from '../../src/index.js';
+import { Assignment, InMemorySink, LogSink, PlanoutMetrics, UniformChoice } from '../../src/index.js';
 import { getPlanoutRecorder, type PlanoutRecorder } from '../../src/testing/index.js';
 import { AppModule } from '../../sample-app/app.module.js';
 import { createApp, PLATFORMS } from './support.js';
@@ -94,6 +94,21 @@ describe.each(PLATFORMS)('sample app on %s', (platform) => {
     await request(app.getHttpServer()).post('/exp1/convert?userid=5').send({ amount: 3 }).expect(200);
     const logged = await records();
     expect(logged).toEqual([expect.objectContaining({ name: 'Exp1', event: 'conversion', extra_data: { amount: 3 }, inputs: { userid: '5' } })]);
+  });
+
+  it('requests without a userid are in no experiment: defaults, and nothing logged (not even a conversion)', async () => {
+    recorder.clear();
+    const server = app.getHttpServer();
+    await request(server).post('/exp1/convert').send({ amount: 3 }).expect(200);
+    expect((await request(server).get('/exp1').expect(200)).body).toEqual({});
+    expect((await request(server).get('/germany?country=Germany').expect(200)).body).toEqual({ feature_enabled: false });
+    expect((await request(server).get('/banner').set('x-user-id', '').expect(200)).body).toEqual({
+      experiment: null,
+      banner_text: 'Welcome',
+      banner_size: 16,
+    });
+    expect(await records()).toEqual([]);
+    expect(app.get(PlanoutMetrics).snapshot().missingUnit).toBeGreaterThanOrEqual(4);
   });
 
   it('GET /banner routes units through the namespace', async () => {

@@ -12,12 +12,14 @@ export async function createApp(
   platform: Platform,
   metadata: ModuleMetadata,
   customize: (builder: TestingModuleBuilder) => TestingModuleBuilder = (b) => b,
+  beforeInit: (app: INestApplication) => void = () => {},
 ): Promise<INestApplication> {
   const moduleRef = await customize(Test.createTestingModule(metadata)).compile();
   const app =
     platform === 'express'
       ? moduleRef.createNestApplication(new ExpressAdapter(), { logger: false })
       : moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+  beforeInit(app);
   await app.init();
   if (platform === 'fastify') await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
   return app;

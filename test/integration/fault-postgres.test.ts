@@ -54,7 +54,6 @@ function sinkOptions(table: string, metrics: PlanoutMetrics, logger: CapturingLo
     table: `${schema}.${table}`,
     batchSize: 10,
     flushIntervalMs: 20,
-    maxRetries: 10_000,
     retryBaseDelayMs: 20,
     retryMaxDelayMs: 200,
     connectionTimeoutMs: 300,

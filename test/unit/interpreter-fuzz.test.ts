@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { PlanoutError } from '../../src/core/errors.js';
+import { InterpretedExperiment } from '../../src/core/interpreted-experiment.js';
 import { DEFAULT_OPERATORS, Interpreter, OperatorRegistry } from '../../src/core/interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from '../../src/core/json.js';
 import { PyFloat, setOwn, type PlanoutObject, type PlanoutValue } from '../../src/core/values.js';
@@ -207,4 +208,165 @@ describe('interpreter fuzz', () => {
       expect(run(parsed)).toBe(run(script));
     }
   });
+});
+
+/**
+ * Scripts built to hurt: nesting far past the limits (operators, arrays, literals,
+ * objects), cycles, products of millions of elements, draws over them, long and
+ * growing units, values doubled by sharing, ints squared again and again.
+ */
+function hostileGenerator(seed: number) {
+  const rnd = seededRandom(seed);
+  const int = (n: number): number => Math.floor(rnd() * n);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)];
+  // Log-uniform sizes: mostly small, sometimes millions.
+  const size = (max: number): number => Math.floor(Math.exp(rnd() * Math.log(max)));
+  const get = (name: string): PlanoutObject => ({ op: 'get', var: name });
+  const set = (name: string, value: PlanoutValue): PlanoutObject => ({ op: 'set', var: name, value });
+
+  const nest = (depth: number): PlanoutValue => {
+    const kind = pick(['op', 'array', 'arrayOp', 'literal', 'object', 'seq', 'cond']);
+    let node: PlanoutValue = kind === 'seq' ? set('leaf', 1) : 1;
+    for (let i = 0; i < depth; i++) {
+      if (kind === 'op') node = { op: pick(['not', 'negative', 'length', 'round']), value: node };
+      else if (kind === 'array' || kind === 'literal') node = [node];
+      else if (kind === 'arrayOp') node = { op: 'array', values: [node] };
+      else if (kind === 'object') node = { k: node };
+      else if (kind === 'seq') node = { op: 'seq', seq: [node] };
+      else node = { op: 'cond', cond: [{ if: true, then: node }] };
+    }
+    return kind === 'literal' ? { op: 'literal', value: node } : node;
+  };
+
+  const bigList = (): PlanoutValue => ({ op: 'product', values: [pick([[1], [0, 1], ['a', 'b', 'c']]), size(20_000_000)] });
+  const unit = (): PlanoutValue =>
+    pick<PlanoutValue>([
+      get('userid'),
+      [get('userid'), 'x'],
+      { op: 'product', values: ['u', size(2_000_000)] },
+      { op: 'product', values: [[get('userid')], size(5000)] },
+    ]);
+
+  const statement = (i: number): PlanoutValue => {
+    const name = `p${i}`;
+    switch (int(16)) {
+      case 0:
+        return set(name, nest(size(150_000)));
+      case 12:
+        // float() of a long run of digits that is not a number (quadratic backtracking once).
+        return set(name, { op: '/', left: { op: 'literal', value: '1'.repeat(size(300_000)) + 'x' }, right: 1 });
+      case 13:
+      case 14: {
+        // A value doubled by sharing, then used where it is walked: a salt, weights, an error message.
+        const seq: PlanoutValue[] = [set('d', [1])];
+        for (let k = size(45); k > 0; k--) seq.push(set('d', { op: 'array', values: [get('d'), get('d')] }));
+        seq.push(
+          pick<PlanoutValue>([
+            set('experiment_salt', get('d')),
+            set('salt_sep', get('d')),
+            set(name, { op: 'weightedChoice', choices: [1], weights: { op: 'array', values: [get('d')] }, unit: 1 }),
+            set(name, { op: 'bernoulliFilter', choices: { op: 'array', values: [get('d'), get('d')] }, p: 0.5, unit: get('userid') }),
+            set(name, { op: 'min', values: get('d') }),
+          ]),
+        );
+        return { op: 'seq', seq };
+      }
+      case 15:
+        return set(name, { op: 'length', value: { op: 'product', values: ['ab', size(20_000_000)] } });
+      case 1:
+        return set(name, bigList());
+      case 2:
+        return set(name, { op: pick(['sample', 'fastSample']), choices: bigList(), draws: int(3), unit: unit() });
+      case 3:
+        return set(name, { op: 'bernoulliFilter', choices: bigList(), p: rnd(), unit: unit() });
+      case 4:
+        return set(name, { op: 'array', values: Array.from({ length: size(60) }, bigList) });
+      case 5: {
+        // Doubling by sharing: 2^k elements once expanded, 2k created.
+        const seq: PlanoutValue[] = [set('d', [1])];
+        for (let k = size(50); k > 0; k--) seq.push(set('d', { op: 'array', values: [get('d'), get('d')] }));
+        seq.push(set(name, pick<PlanoutValue>([get('d'), { op: 'equals', left: get('d'), right: get('d') }, { op: 'max', values: [get('d'), get('d')] }, { op: 'map', a: get('d') }, { op: 'uniformChoice', choices: [1, 2], unit: get('d') }])));
+        return { op: 'seq', seq };
+      }
+      case 6: {
+        const seq: PlanoutValue[] = [set('n', pick([2n ** 64n, 10n ** 30n, 3]))];
+        for (let k = size(60); k > 0; k--) seq.push(set('n', { op: 'product', values: [get('n'), get('n')] }));
+        return { op: 'seq', seq };
+      }
+      case 7:
+        return set(name, { op: 'sum', values: bigList() });
+      case 8:
+        return set(name, { op: 'product', values: [pick(['ab', 'xyz']), size(20_000_000)] });
+      case 9:
+        return set(name, { op: 'uniformChoice', choices: [1, 2, 3], unit: unit() });
+      default:
+        return set(name, { op: 'randomInteger', min: 0, max: 100, unit: get('userid') });
+    }
+  };
+
+  return {
+    script: (): PlanoutObject => {
+      const seq = Array.from({ length: 1 + int(4) }, (_, i) => statement(i));
+      const script: PlanoutObject = { op: 'seq', seq };
+      if (rnd() < 0.08) {
+        // A cycle somewhere: the script, a literal, or a list.
+        const target = pick(['script', 'literal', 'list']);
+        if (target === 'script') seq.push(script);
+        else if (target === 'literal') {
+          const value: PlanoutObject = { a: 1 };
+          value.self = value;
+          seq.push(set('cyclic', { op: 'literal', value }));
+        } else {
+          const list: PlanoutValue[] = [1];
+          list.push(list);
+          seq.push(set('cyclic', list));
+        }
+      }
+      return script;
+    },
+    budget: () => (rnd() < 0.2 ? { maxOperations: size(200_000), maxElements: size(5_000_000) } : undefined),
+  };
+}
+
+describe('interpreter fuzz: hostile scripts (large and deep)', () => {
+  it('only PlanoutErrors are thrown, and every run stays bounded', () => {
+    const gen = hostileGenerator(20261129);
+    const stats = { ok: 0, planoutError: 0, slowestMs: 0 };
+    const offenders: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const script = gen.script();
+      const budget = gen.budget();
+      const started = performance.now();
+      try {
+        const Defined = InterpretedExperiment.define({ name: `Hostile${i}`, script, budget });
+        const experiment = new Defined({ userid: `user${i}` });
+        experiment.getParams();
+        void experiment.checksum;
+        stats.ok++;
+      } catch (error) {
+        if (error instanceof PlanoutError && error.experiment === `Hostile${i}`) stats.planoutError++;
+        else offenders.push(`${String(error)} <- ${show(script)}`);
+      }
+      stats.slowestMs = Math.max(stats.slowestMs, performance.now() - started);
+    }
+    expect(offenders.slice(0, 5)).toEqual([]);
+    expect(stats.ok).toBeGreaterThan(10);
+    expect(stats.planoutError).toBeGreaterThan(50);
+    // Loose, to prove nothing stalls (timings are measured by the bench, not here).
+    expect(stats.slowestMs).toBeLessThan(2000);
+  }, 120_000);
+
+  it('the bare interpreter too', () => {
+    const gen = hostileGenerator(11);
+    for (let i = 0; i < 60; i++) {
+      const script = gen.script();
+      const started = performance.now();
+      try {
+        new Interpreter(script, 'salt', { userid: i }, { budget: gen.budget() }).getParams();
+      } catch (error) {
+        expect(error).toBeInstanceOf(PlanoutError);
+      }
+      expect(performance.now() - started).toBeLessThan(2000);
+    }
+  }, 120_000);
 });

@@ -1,3 +1,4 @@
+import type { EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError, type PlanoutError, type PlanoutErrorContext } from '../errors.js';
 import {
   PyFloat,
@@ -47,6 +48,11 @@ export interface OperatorContext extends RandomContext {
   stop(inExperiment: boolean): never;
   /** Throws a PlanoutError naming the experiment and the current parameter. */
   fail(message: string, kind?: PlanoutErrorClass): never;
+  /**
+   * The assignment's evaluation budget. Operators charge work beyond a constant
+   * (per element, per draw) before doing it; running an operator already costs one.
+   */
+  readonly meter: EvaluationMeter;
 }
 
 /** An operator: gets its own (unevaluated) node, returns a value. */
@@ -150,10 +156,12 @@ function pyAdd(a: PlanoutValue, b: PlanoutValue, ctx: OperatorContext): PlanoutV
 function repeat(seq: string | PlanoutValue[], times: number | bigint | boolean, ctx: OperatorContext): PlanoutValue {
   const n = Number(intOf(times));
   if (n <= 0 || seq.length === 0) return typeof seq === 'string' ? '' : [];
+  ctx.meter.spend(0, seq.length * n);
   if (seq.length * n > MAX_REPEAT) ctx.fail(`product: result too large (${seq.length} x ${n})`, PlanoutArgumentError);
   if (typeof seq === 'string') return seq.repeat(n);
-  const out: PlanoutValue[] = [];
-  for (let i = 0; i < n; i++) for (const item of seq) out.push(item);
+  const out: PlanoutValue[] = new Array(seq.length * n);
+  let k = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < seq.length; j++) out[k++] = seq[j];
   return out;
 }
 
@@ -161,9 +169,19 @@ function isIntLike(v: unknown): v is number | bigint | boolean {
   return typeof v === 'boolean' || typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v) && !Object.is(v, -0));
 }
 
+/** 64-bit words of an int (an upper bound), for charging big multiplications. */
+function intWords(v: number | bigint): number {
+  return typeof v === 'number' ? 1 : Math.ceil(v.toString(16).length / 16);
+}
+
 function pyMul(a: PlanoutValue, b: PlanoutValue, ctx: OperatorContext): PlanoutValue {
   if (isPyNumber(a) && isPyNumber(b)) {
     if (isFloat(a) || isFloat(b)) return toPyFloat(floatOf(a, ctx) * floatOf(b, ctx));
+    if (typeof a === 'bigint' || typeof b === 'bigint') {
+      // Repeated squaring doubles an int's size each time: charge the words of the result.
+      const words = intWords(intOf(a as number | bigint | boolean)) + intWords(intOf(b as number | bigint | boolean));
+      ctx.meter.spend(words, words);
+    }
     return mulInt(intOf(a as number | bigint | boolean), intOf(b as number | bigint | boolean));
   }
   if ((typeof a === 'string' || Array.isArray(a)) && isIntLike(b)) return repeat(a, b, ctx);
@@ -203,12 +221,14 @@ function pyMod(a: PlanoutValue, b: PlanoutValue, ctx: OperatorContext): PlanoutV
   return normalizeInt(m);
 }
 
-const FLOAT_TEXT = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)$/i;
+// `\d+(?:\.\d*)?`, not `\d+\.?\d*`: the latter backtracks quadratically on a long run of digits that fails to match.
+const FLOAT_TEXT = /^[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)$/i;
 
 /** Python `float(x)`: numbers, and strings in Python's float syntax. */
 function pyFloat(v: PlanoutValue, ctx: OperatorContext): number {
   if (isPyNumber(v)) return floatOf(v, ctx);
   if (typeof v === 'string') {
+    ctx.meter.spend(v.length >>> 6);
     // Python strips whitespace and allows `_` between digits.
     const text = v.trim().replace(/(?<=\d)_(?=\d)/g, '');
     if (FLOAT_TEXT.test(text)) {
@@ -217,7 +237,8 @@ function pyFloat(v: PlanoutValue, ctx: OperatorContext): number {
       if (lower.endsWith('inf') || lower.endsWith('infinity')) return lower.startsWith('-') ? -Infinity : Infinity;
       return Number(text);
     }
-    ctx.fail(`could not convert string to float: ${JSON.stringify(v)}`, PlanoutArgumentError);
+    const shown = v.length > 200 ? `${JSON.stringify(v.slice(0, 200))}... (${v.length} characters)` : JSON.stringify(v);
+    ctx.fail(`could not convert string to float: ${shown}`, PlanoutArgumentError);
   }
   return ctx.fail(`float() argument must be a string or a real number, not '${pyTypeName(v)}'`, PlanoutArgumentError);
 }
@@ -246,6 +267,7 @@ function compare(node: PlanoutObject, ctx: OperatorContext): number {
   const args = ctx.evaluateArgs(node);
   const left = arg(args, 'left', ctx);
   const right = arg(args, 'right', ctx);
+  spendComparing(left, right, ctx);
   try {
     return pyCompare(left, right);
   } catch (error) {
@@ -256,9 +278,18 @@ function compare(node: PlanoutObject, ctx: OperatorContext): number {
   }
 }
 
+/** Equality and ordering walk lists and dicts: charge their elements first. */
+function spendComparing(left: PlanoutValue, right: PlanoutValue, ctx: OperatorContext): void {
+  if (typeof left === 'object' && left !== null && typeof right === 'object' && right !== null) {
+    ctx.meter.spendWalking(left);
+    ctx.meter.spendWalking(right);
+  }
+}
+
 /** Python `len`, counting code points in strings. */
 function pyLen(v: PlanoutValue, ctx: OperatorContext): number {
   if (typeof v === 'string') {
+    ctx.meter.spend(v.length >>> 6);
     let n = v.length;
     for (let i = 0; i < v.length; i++) {
       const c = v.charCodeAt(i);
@@ -281,6 +312,8 @@ function pyLen(v: PlanoutValue, ctx: OperatorContext): number {
 function extreme(node: PlanoutObject, ctx: OperatorContext, sign: 1 | -1): PlanoutValue {
   const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
   if (values.length === 0) ctx.fail(`${opName(node)}() arg is an empty sequence`, PlanoutArgumentError);
+  // Each comparison walks at most the element it compares: the whole list bounds them all.
+  ctx.meter.spendWalking(values);
   let best = values[0];
   for (let i = 1; i < values.length; i++) {
     let c: number;
@@ -355,7 +388,15 @@ function opMap(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   if (!hasOwn(args, 'salt')) ctx.fail('map: missing "salt" (a map must be the value of a set)');
   const out: PlanoutObject = {};
   for (const key of Object.keys(args)) {
-    if (key !== 'op' && key !== 'salt') setOwn(out, key, deepCopy(args[key]));
+    if (key === 'op' || key === 'salt') continue;
+    const value = args[key];
+    if (typeof value === 'object' && value !== null) {
+      // A deep copy: as many operations and elements as the value has.
+      const before = ctx.meter.operations;
+      ctx.meter.spendWalking(value);
+      ctx.meter.spend(0, ctx.meter.operations - before);
+    }
+    setOwn(out, key, deepCopy(value));
   }
   return out;
 }
@@ -363,6 +404,7 @@ function opMap(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
 function opProduct(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
   if (values.length === 0) ctx.fail('product: reduce() of empty iterable with no initial value', PlanoutArgumentError);
+  ctx.meter.spend(values.length);
   let acc = values[0];
   for (let i = 1; i < values.length; i++) acc = pyMul(acc, values[i], ctx);
   return acc;
@@ -370,7 +412,9 @@ function opProduct(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
 
 function opSum(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   let acc: PlanoutValue = 0;
-  for (const v of listArg(ctx.evaluateArgs(node), 'values', ctx)) acc = pyAdd(acc, v, ctx);
+  const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
+  ctx.meter.spend(values.length);
+  for (const v of values) acc = pyAdd(acc, v, ctx);
   return acc;
 }
 
@@ -421,13 +465,22 @@ export const CORE_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, O
     'array',
     (node, ctx) => {
       const values = listArg(node, 'values', ctx);
+      ctx.meter.spend(0, values.length);
       const out: PlanoutValue[] = new Array(values.length);
       for (let i = 0; i < values.length; i++) out[i] = ctx.evaluate(values[i]);
       return out;
     },
   ],
   ['map', opMap],
-  ['equals', simpleOperator((args, ctx) => pyEquals(arg(args, 'left', ctx), arg(args, 'right', ctx)))],
+  [
+    'equals',
+    simpleOperator((args, ctx) => {
+      const left = arg(args, 'left', ctx);
+      const right = arg(args, 'right', ctx);
+      spendComparing(left, right, ctx);
+      return pyEquals(left, right);
+    }),
+  ],
   ['cond', opCond],
   [
     'and',

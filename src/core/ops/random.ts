@@ -1,3 +1,5 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError } from '../errors.js';
 import { digestMod, digestToBigInt, digestToUnitFloat, sha1Digest } from '../hash.js';
 import {
@@ -20,7 +22,14 @@ export interface RandomContext {
   readonly saltSep: string;
   /** For error messages only. */
   readonly experimentName?: string;
+  /** The evaluation budget of an interpreted script; draws charge their work to it. */
+  readonly meter?: EvaluationMeter;
 }
+
+/** Above this many elements, a list unit that grows by one per draw is hashed incrementally. */
+const INCREMENTAL_UNIT_LENGTH = 32;
+/** From this length, a unit's text is hashed once per run and its SHA-1 state reused by each draw. */
+const LONG_UNIT_TEXT = 4096;
 
 /** Arguments common to every random operator. */
 export interface RandomArgs {
@@ -79,6 +88,12 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private defaultSalt: string | undefined;
   /** `<experiment salt>.<salt><sep>` (or `<full_salt>.`), computed once per run. */
   private prefix: string | undefined;
+  /** `str()` of a unit that is not a list, computed once per run. */
+  private unitText: string | undefined;
+  /** SHA-1 state after hashing the prefix and a long unit that is not a list. */
+  private longUnitState: Hash | undefined;
+  /** SHA-1 state after hashing a list unit that grows one value per draw (sample, bernoulliFilter). */
+  private growingUnit: { unit: PlanoutValue[]; length: number; state: Hash } | undefined;
 
   constructor(args: TArgs) {
     this.args = args;
@@ -92,6 +107,9 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     this.context = context;
     this.defaultSalt = defaultSalt;
     this.prefix = undefined;
+    this.unitText = undefined;
+    this.growingUnit = undefined;
+    this.longUnitState = undefined;
     if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
     return this.draw();
   }
@@ -129,22 +147,76 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     if (Array.isArray(unit)) {
       // The reference appends to a list unit in place, so appended values accumulate (quirk Q3).
       if (appended !== undefined && appended !== null) unit.push(appended);
+      this.context.meter?.spendWalking(unit);
       let text = '';
       for (let i = 0; i < unit.length; i++) text += (i ? '.' : '') + pyStr(unit[i]);
       return prefix + text;
     }
-    const head =
-      typeof unit === 'string'
-        ? unit
-        : typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)
-          ? String(unit)
-          : pyStr(unit);
-    return appended !== undefined && appended !== null ? prefix + head + '.' + pyStr(appended) : prefix + head;
+    const head = this.unitHead(unit);
+    return appended !== undefined && appended !== null ? prefix + head + '.' + this.appendedText(appended) : prefix + head;
+  }
+
+  /** `str()` of a unit that is not a list: computed and charged once per run. */
+  private unitHead(unit: PlanoutValue): string {
+    let head = this.unitText;
+    if (head === undefined) {
+      if (typeof unit === 'number' && Number.isSafeInteger(unit) && !Object.is(unit, -0)) head = String(unit);
+      else {
+        this.context.meter?.spendWalking(unit);
+        head = typeof unit === 'string' ? unit : pyStr(unit);
+      }
+      this.unitText = head;
+    }
+    return head;
+  }
+
+  private appendedText(appended: PlanoutValue): string {
+    if (typeof appended !== 'number') this.context.meter?.spendWalking(appended);
+    return pyStr(appended);
   }
 
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
+    const unit = (this.args as RandomArgs).unit;
+    if (Array.isArray(unit)) {
+      if (appended !== undefined && appended !== null && unit.length >= INCREMENTAL_UNIT_LENGTH) {
+        return this.hashGrowingUnit(unit, appended);
+      }
+    } else if (this.unitHead(unit).length >= LONG_UNIT_TEXT) {
+      return this.hashAfterLongUnit(appended);
+    }
     return sha1Digest(this.hashInput(appended));
+  }
+
+  /** A long unit is hashed once per run; each draw hashes only the `.<appended>` it adds. */
+  private hashAfterLongUnit(appended: PlanoutValue | undefined): string {
+    let state = this.longUnitState;
+    if (state === undefined) {
+      const prefix = (this.prefix ??= this.hashPrefix());
+      this.longUnitState = state = createHash('sha1').update(prefix + this.unitText, 'utf8');
+    }
+    const draw = state.copy();
+    if (appended !== undefined && appended !== null) draw.update('.' + this.appendedText(appended), 'utf8');
+    return draw.digest('binary');
+  }
+
+  /**
+   * The reference re-hashes the whole, ever longer unit on each draw (quadratic). Each
+   * input extends the previous one by `.<appended>`, so SHA-1's state is carried over
+   * and each draw hashes only what it adds: the same digests in linear time.
+   */
+  private hashGrowingUnit(unit: PlanoutValue[], appended: PlanoutValue): string {
+    const grown = this.growingUnit;
+    if (grown !== undefined && grown.unit === unit && grown.length === unit.length) {
+      unit.push(appended);
+      const text = this.appendedText(appended);
+      grown.length = unit.length;
+      grown.state.update(unit.length > 1 ? '.' + text : text, 'utf8');
+      return grown.state.copy().digest('binary');
+    }
+    const state = createHash('sha1').update(this.hashInput(appended), 'utf8');
+    this.growingUnit = { unit, length: unit.length, state };
+    return state.copy().digest('binary');
   }
 
   protected uniform(min: number, max: number, appended?: PlanoutValue): number {
@@ -213,8 +285,32 @@ function saltPrefix(experimentSalt: string, salt: string, sep: string): string {
   return prefix;
 }
 
+/** Values at most this large (nodes once expanded, characters) are shown whole in messages. */
+const SHOWN_NODES = 100;
+const SHOWN_CHARS = 200;
+
+/** Whether `value` has more than `limit` nodes once expanded (walked without recursion, stopping early). */
+function largerThan(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (++count > limit) return true;
+    if (Array.isArray(node)) for (let i = 0; i < node.length; i++) stack.push(node[i]);
+    else if (typeof node === 'object' && node !== null) stack.push(...Object.values(node).slice(0, limit));
+  }
+  return false;
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // A message must not expand a huge, deep or shared value.
+  if (typeof value === 'object' && value !== null && largerThan(value, SHOWN_NODES)) {
+    return Array.isArray(value) ? `a list of ${value.length} elements` : `a dict of ${Object.keys(value).length} keys`;
+  }
+  if (typeof value === 'string' && value.length > SHOWN_CHARS) {
+    return `${JSON.stringify(value.slice(0, SHOWN_CHARS))}... (${value.length} characters)`;
+  }
   try {
     return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
   } catch {
@@ -248,6 +344,7 @@ export class WeightedChoice<T extends PlanoutValue = PlanoutValue> extends Rando
     let weights = this.args.weights as PlanoutValue[];
     if (!Array.isArray(weights)) weights = this.listArg('weights');
     if (choices.length === 0) return [];
+    this.context.meter?.spend(weights.length);
     // Accumulate in float from 0.0, as the reference does (quirk Q7). Two passes over the
     // weights repeat the same additions, so the partial sums are the reference's exactly.
     let sum = 0;
@@ -293,6 +390,8 @@ export class BernoulliFilter<T extends PlanoutValue = PlanoutValue> extends Rand
   protected draw(): T[] {
     const p = this.probabilityArg();
     const choices = this.listArg('choices') as T[];
+    // One draw and at most one kept element per choice (and one more unit element for a list unit).
+    this.context.meter?.spend(choices.length, choices.length * (Array.isArray(this.args.unit) ? 2 : 1));
     return choices.filter((choice) => this.uniform(0, 1, choice) <= p);
   }
 }
@@ -345,6 +444,12 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
     return Number(draws);
   }
 
+  /** Charges a copy of `length` choices and `steps` draws (each also grows a list unit by one). */
+  protected charge(length: number, steps: number): void {
+    const growing = Array.isArray(this.args.unit) ? steps : 0;
+    this.context.meter?.spend(Math.max(steps, 0), length * 2 + growing);
+  }
+
   /** Fisher–Yates from the end; returns early in FastSample. */
   protected shuffle(choices: T[], stopAt: number): T[] | undefined {
     for (let i = choices.length - 1; i >= 1; i--) {
@@ -358,8 +463,10 @@ export class Sample<T extends PlanoutValue = PlanoutValue> extends RandomOperato
   }
 
   protected draw(): T[] {
-    const choices = [...(this.listArg('choices') as T[])];
-    const draws = this.numDraws(choices);
+    const source = this.listArg('choices') as T[];
+    const draws = this.numDraws(source);
+    this.charge(source.length, source.length - 1);
+    const choices = [...source];
     this.shuffle(choices, -1);
     return choices.slice(0, draws);
   }
@@ -372,8 +479,11 @@ export class FastSample<T extends PlanoutValue = PlanoutValue> extends Sample<T>
   }
 
   protected override draw(): T[] {
-    const choices = [...(this.listArg('choices') as T[])];
-    const draws = this.numDraws(choices);
+    const source = this.listArg('choices') as T[];
+    const draws = this.numDraws(source);
+    // The shuffle stops after `draws` steps only when 1 <= draws < n; otherwise it runs them all.
+    this.charge(source.length, draws >= 1 && draws < source.length ? draws : source.length - 1);
+    const choices = [...source];
     return this.shuffle(choices, choices.length - draws) ?? choices.slice(0, draws);
   }
 }

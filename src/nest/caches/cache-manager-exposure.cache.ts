@@ -4,9 +4,11 @@ import type { PlanoutMetrics } from '../planout-metrics.js';
 import {
   checkNumber,
   errorMessage,
+  OutcomeWindow,
   RateLimitedLogger,
   withTimeout,
   type PlanoutBackendLogger,
+  type RecentOutcomes,
 } from '../sinks/backend-utils.js';
 
 /**
@@ -35,6 +37,8 @@ export interface CacheManagerExposureCacheOptions {
    * `cacheErrors`. Default 250 ms.
    */
   operationTimeoutMs?: number;
+  /** Length of the sliding window of {@link CacheManagerExposureCache.recentOutcomes} (health checks). Default 10 000 ms. */
+  healthWindowMs?: number;
   /** Call `cache.disconnect()` on {@link CacheManagerExposureCache.close}. Default false: the cache is yours. */
   disconnectOnClose?: boolean;
   metrics?: PlanoutMetrics;
@@ -71,6 +75,7 @@ export class CacheManagerExposureCache extends ExposureCache {
     this.failed('get', data.error);
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
+  private readonly outcomes: OutcomeWindow;
   private closed = false;
 
   constructor(options: CacheManagerExposureCacheOptions) {
@@ -82,6 +87,7 @@ export class CacheManagerExposureCache extends ExposureCache {
     this.ttlMs = checkNumber(owner, 'ttlMs', options.ttlMs, 24 * 60 * 60 * 1000, 1);
     this.operationTimeoutMs = checkNumber(owner, 'operationTimeoutMs', options.operationTimeoutMs, 250, 1);
     this.disconnectOnClose = options.disconnectOnClose ?? false;
+    this.outcomes = new OutcomeWindow(checkNumber(owner, 'healthWindowMs', options.healthWindowMs, 10_000, 1000));
     this.metrics = options.metrics;
     this.limited = new RateLimitedLogger(options.logger ?? new Logger('Planout'));
     this.cache.on('get', this.onGetEvent);
@@ -97,6 +103,14 @@ export class CacheManagerExposureCache extends ExposureCache {
     this.metrics ??= metrics;
   }
 
+  /**
+   * `has`/`mark` calls over the last `healthWindowMs` (10 s by default): a store that hangs while its connection looks
+   * fine (every call timing out) shows here, and makes the health check `degraded`.
+   */
+  get recentOutcomes(): RecentOutcomes {
+    return this.outcomes.snapshot();
+  }
+
   async has(key: string): Promise<boolean> {
     const fullKey = this.keyPrefix + key;
     const call: Pending = { errored: false };
@@ -106,7 +120,9 @@ export class CacheManagerExposureCache extends ExposureCache {
     try {
       const value = await withTimeout(this.cache.get<unknown>(fullKey), this.operationTimeoutMs, 'exposure cache get');
       // An errored get also returns undefined, i.e. "not seen": the exposure is logged.
-      return !call.errored && value !== undefined && value !== null;
+      if (call.errored) return false;
+      this.outcomes.success();
+      return value !== undefined && value !== null;
     } catch (error) {
       if (!call.errored) this.failed('get', error);
       return false;
@@ -119,6 +135,7 @@ export class CacheManagerExposureCache extends ExposureCache {
   async mark(key: string, ttlMs?: number): Promise<void> {
     try {
       await withTimeout(this.cache.set(this.keyPrefix + key, 1, ttlMs ?? this.ttlMs), this.operationTimeoutMs, 'exposure cache set');
+      this.outcomes.success();
     } catch (error) {
       this.failed('set', error);
     }
@@ -139,6 +156,7 @@ export class CacheManagerExposureCache extends ExposureCache {
 
   private failed(op: 'get' | 'set', error: unknown): void {
     this.lastErrorValue = { message: errorMessage(error), at: new Date() };
+    this.outcomes.failure(error);
     this.metrics?.increment('cacheErrors');
     this.metrics?.recordError(error);
     this.limited.warn(

@@ -18,6 +18,8 @@ export interface RedisExposureCacheOptions {
   operationTimeoutMs?: number;
   /** Cap of the delay between reconnection attempts. Default 2000 ms. */
   reconnectMaxDelayMs?: number;
+  /** Length of the sliding window of failures and timeouts the health check reads. Default 10 000 ms. */
+  healthWindowMs?: number;
   metrics?: PlanoutMetrics;
   logger?: PlanoutBackendLogger;
 }
@@ -106,6 +108,7 @@ export function createRedisExposureCache(options: RedisExposureCacheOptions = {}
     keyPrefix: options.keyPrefix,
     ttlMs: options.ttlMs,
     operationTimeoutMs,
+    healthWindowMs: options.healthWindowMs,
     metrics: options.metrics,
     logger,
   });

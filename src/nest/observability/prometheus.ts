@@ -24,12 +24,13 @@ const COUNTER_SPECS: Readonly<Record<string, CounterSpec | null>> = {
   deduplicated: null,
   logged: { name: 'planout_sink_logged_total', help: 'Records the sink delivered to its store.', labelNames: [] },
   dropped: { name: 'planout_sink_dropped_total', help: 'Records the sink dropped, by reason.', labelNames: ['reason'] },
-  failed: { name: 'planout_sink_rejected_total', help: 'Records the sink refused when the dispatcher handed them over.', labelNames: [] },
+  rejected: { name: 'planout_sink_rejected_total', help: 'Records the destination refused for their data (never retried).', labelNames: [] },
+  failed: { name: 'planout_sink_failed_total', help: 'Records the sink did not accept when the dispatcher handed them over.', labelNames: [] },
   retried: { name: 'planout_sink_retried_total', help: 'Batch deliveries the sink attempted again.', labelNames: [] },
   cacheErrors: { name: 'planout_cache_errors_total', help: 'Exposure cache operations that failed.', labelNames: [] },
   missingUnit: {
     name: 'planout_missing_unit_total',
-    help: 'Experiment reads whose inputs had no unit, by experiment.',
+    help: 'Experiment instances whose unit was missing from the inputs (in no experiment, nothing logged), by experiment.',
     labelNames: ['experiment'],
   },
 };

@@ -31,3 +31,12 @@ export class SinkClosedError extends SinkError {}
 
 /** `flush()` did not deliver everything before its deadline; the rest is still queued. */
 export class SinkTimeoutError extends SinkError {}
+
+/**
+ * Thrown by a {@link BatchLogSink.writeBatch} when the destination refused the batch
+ * because of its *data* (a value it cannot store), not because it is unreachable:
+ * retrying the same records cannot succeed. {@link BatchingSink} then splits the batch
+ * to find the records at fault, delivers the others, and counts those as `rejected`.
+ * Pass the original error as `cause`. (A sink can also override `BatchLogSink.isDataError`.)
+ */
+export class LogSinkDataError extends SinkError {}

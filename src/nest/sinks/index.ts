@@ -1,6 +1,6 @@
 export { BatchingSink, BatchLogSink } from './batching.sink.js';
-export type { BatchingSinkOptions, DropPolicy, DropReason } from './batching.sink.js';
-export { SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './errors.js';
+export type { BatchingSinkOptions, BatchingSinkStats, DropPolicy, DropReason } from './batching.sink.js';
+export { LogSinkDataError, SinkClosedError, SinkError, SinkOverflowError, SinkTimeoutError } from './errors.js';
 export { InMemorySink } from './in-memory.sink.js';
 export { JsonLinesFileSink } from './json-lines-file.sink.js';
 export type { JsonLinesFileSinkOptions } from './json-lines-file.sink.js';
@@ -9,4 +9,4 @@ export type { LoggerSinkOptions } from './logger.sink.js';
 export { createPostgresLogSink, planoutLogMigrationSql, PostgresSink } from './postgres.sink.js';
 export type { PostgresLogSinkOptions, PostgresSinkOptions } from './postgres.sink.js';
 export { safeJsonStringify } from './safe-json.js';
-export type { PlanoutBackendLogger } from './backend-utils.js';
+export type { PlanoutBackendLogger, RecentOutcomes } from './backend-utils.js';

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { PlanoutLogRecord } from '../../core/log-record.js';
 import { checkNumber, errorMessage, RateLimitedLogger, type PlanoutBackendLogger } from './backend-utils.js';
 import { BatchingSink, BatchLogSink, type BatchingSinkOptions } from './batching.sink.js';
-import { safeJsonStringify } from './safe-json.js';
+import { safeJsonStringify, storableJson, storableText } from './safe-json.js';
 
 export interface PostgresSinkOptions {
   /** e.g. `postgres://user@host:5432/db`. Ignored when `pool` is given; otherwise pg's `PG*` env vars apply. */
@@ -77,14 +77,10 @@ export function planoutLogMigrationSql(table = 'planout_log'): string {
   ].join('\n');
 }
 
-/** Postgres text and jsonb cannot hold U+0000; replace it rather than fail the batch. */
-function withoutNul(text: string): string {
-  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
-}
-
-/** Same for the JSON escape `\u0000` (but not an escaped backslash followed by `u0000`). */
-function jsonWithoutNul(json: string): string {
-  return json.includes('\\u0000') ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : json;
+/** SQLSTATE class 22 ("data exception"): the row's values, not the server, are at fault. */
+function isDataException(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
 }
 
 /**
@@ -156,6 +152,14 @@ export class PostgresSink extends BatchLogSink {
     }
   }
 
+  /**
+   * PostgreSQL refused the values (SQLSTATE class 22: out of range, invalid text or JSON):
+   * the batch is split to find the records at fault, which are counted `rejected`.
+   */
+  override isDataError(error: unknown): boolean {
+    return super.isDataError(error) || isDataException(error);
+  }
+
   override async close(): Promise<void> {
     if (this.ownsPool) await this.pool.end();
   }
@@ -167,10 +171,10 @@ export class PostgresSink extends BatchLogSink {
       const n = values.length;
       rows.push(`($${n + 1},$${n + 2},$${n + 3},$${n + 4})`);
       values.push(
-        withoutNul(String(record.name)),
-        withoutNul(String(record.event)),
+        storableText(String(record.name)),
+        storableText(String(record.event)),
         Number.isFinite(record.time) ? Math.trunc(record.time) : Math.floor(Date.now() / 1000),
-        jsonWithoutNul(safeJsonStringify(record)),
+        storableJson(safeJsonStringify(record)),
       );
     }
     return [`INSERT INTO ${this.table} (name, event, "time", record) VALUES ${rows.join(',')}`, values];

@@ -93,3 +93,25 @@ function tryRead(target: unknown, key: PropertyKey): unknown {
     return THREW;
   }
 }
+
+const NUL_OR_LONE_SURROGATE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * `text` with what PostgreSQL text cannot hold replaced by U+FFFD: U+0000, and UTF-16
+ * surrogates that are not part of a pair (they have no UTF-8 encoding).
+ */
+export function storableText(text: string): string {
+  return text.replace(NUL_OR_LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * The same for JSON text made by {@link safeJsonStringify} (i.e. `JSON.stringify`), which
+ * writes U+0000 and lone surrogates as `\u` escapes that jsonb refuses (SQLSTATE 22P02/22P05).
+ * `JSON.stringify` writes paired surrogates as characters, never as escapes, so every
+ * surrogate escape in its output is a lone one. An escaped backslash followed by `u0000`
+ * is left alone.
+ */
+export function storableJson(json: string): string {
+  if (!json.includes('\\u')) return json;
+  return json.replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})/g, '$1\\ufffd');
+}

@@ -35,6 +35,22 @@ function setup(mode: ControllableStore['mode'] = 'ok', operationTimeoutMs = 50) 
 }
 
 describe('CacheManagerExposureCache', () => {
+  it('counts recent successes, failures and timeouts for health checks', async () => {
+    const { store, exposures } = setup('ok', 30);
+    await exposures.mark('a');
+    expect(await exposures.has('a')).toBe(true);
+    expect(await exposures.has('b')).toBe(false);
+    expect(exposures.recentOutcomes).toEqual({ windowMs: 10_000, succeeded: 3, failed: 0, timedOut: 0 });
+    store.mode = 'hang';
+    expect(await exposures.has('a')).toBe(false);
+    await exposures.mark('c');
+    store.mode = 'fail';
+    expect(await exposures.has('a')).toBe(false);
+    await exposures.mark('d');
+    expect(exposures.recentOutcomes).toEqual({ windowMs: 10_000, succeeded: 3, failed: 4, timedOut: 2 });
+    await exposures.close();
+  });
+
   it('marks and finds keys under the prefix in cache-manager (in-memory store)', async () => {
     const cache = createCache();
     const exposures = new CacheManagerExposureCache({ cache, keyPrefix: 'p:' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { PyFloat } from '../../../src/core/values.js';
-import { safeJsonStringify } from '../../../src/nest/sinks/safe-json.js';
+import { safeJsonStringify, storableJson, storableText } from '../../../src/nest/sinks/safe-json.js';
+import { OutcomeWindow, OperationTimeoutError } from '../../../src/nest/sinks/backend-utils.js';
 import { record } from './fixtures.js';
 
 describe('safeJsonStringify', () => {
@@ -67,5 +68,41 @@ describe('safeJsonStringify', () => {
 
   it('returns "null" for a top-level value JSON.stringify would drop', () => {
     expect(safeJsonStringify(undefined)).toBe('null');
+  });
+});
+
+describe('storableJson / storableText (what PostgreSQL text and jsonb cannot hold becomes U+FFFD)', () => {
+  it('replaces lone surrogates and U+0000, keeps pairs and escaped backslashes', () => {
+    const value = { amount: '\ud800', low: 'x\udc00y', nul: 'a\u0000b', pair: '\ud83d\ude00', text: '\\ud800 and \\u0000', mix: '\\\ud800' };
+    const json = storableJson(safeJsonStringify(value));
+    expect(JSON.parse(json)).toEqual({ amount: '\ufffd', low: 'x\ufffdy', nul: 'a\ufffdb', pair: '\ud83d\ude00', text: '\\ud800 and \\u0000', mix: '\\\ufffd' });
+    expect(storableJson('{"a":1}')).toBe('{"a":1}');
+  });
+
+  it('also on the slow path (bigint present) and in keys', () => {
+    const json = storableJson(safeJsonStringify({ big: 1n, ['k\udfff']: '\udbff' }));
+    expect(JSON.parse(json)).toEqual({ big: 1, 'k\ufffd': '\ufffd' });
+  });
+
+  it('storableText: lone surrogates and NUL in plain text', () => {
+    expect(storableText('Exp1\ud800\u0000\ud83d\ude00\udc00')).toBe('Exp1\ufffd\ufffd\ud83d\ude00\ufffd');
+    expect(storableText('plain')).toBe('plain');
+  });
+});
+
+describe('OutcomeWindow', () => {
+  it('counts successes, failures and timeouts over the last seconds only', () => {
+    const w = new OutcomeWindow(3000);
+    const t0 = 1_000_000;
+    w.success(t0);
+    w.failure(new Error('x'), t0 + 100);
+    w.failure(new OperationTimeoutError('get', 250), t0 + 1500);
+    w.failure(Object.assign(new Error('Command timeout'), { name: 'TimeoutError' }), t0 + 2500);
+    expect(w.snapshot(t0 + 2600)).toEqual({ windowMs: 3000, succeeded: 1, failed: 3, timedOut: 2 });
+    // The first second has left the window.
+    expect(w.snapshot(t0 + 3100)).toEqual({ windowMs: 3000, succeeded: 0, failed: 2, timedOut: 2 });
+    expect(w.snapshot(t0 + 60_000)).toEqual({ windowMs: 3000, succeeded: 0, failed: 0, timedOut: 0 });
+    w.success(t0 + 60_000);
+    expect(w.snapshot(t0 + 60_000).succeeded).toBe(1);
   });
 });
