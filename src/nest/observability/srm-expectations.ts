@@ -114,6 +114,24 @@ export function syntheticInputs(unit: number, names: Set<string> = new Set()): E
   });
 }
 
+/** Units after which a source whose params all come from weights stops early. */
+const EARLY_CHECK_UNITS = 500;
+
+interface ExperimentTally {
+  in: number;
+  out: number;
+  failed: boolean;
+  params: Map<string, ParamTally>;
+}
+
+function exactSoFar(tally: ExperimentTally): boolean {
+  if (tally.failed || tally.out > 0 || tally.in === 0) return tally.failed;
+  for (const param of tally.params.values()) {
+    if (param.source === undefined || param.source === 'computed') return false;
+  }
+  return true;
+}
+
 interface ParamTally {
   counts: Map<string, number>;
   units: number;
@@ -131,10 +149,14 @@ interface ParamTally {
 export function deriveExpectations(sources: readonly ProbeSource[], options: ExpectationOptions = {}): ParamExpectation[] {
   const units = options.units ?? 4_000;
   const maxValues = options.maxValues ?? 32;
-  const experiments = new Map<string, { in: number; out: number; failed: boolean; params: Map<string, ParamTally> }>();
+  const experiments = new Map<string, ExperimentTally>();
   for (const source of sources) {
     const names = new Set<string>();
+    const reached = new Set<string>();
     for (let unit = 1; unit <= units; unit++) {
+      // Enough once every param seen so far comes from one weighted draw for every unit in:
+      // the weights give the shares, and more units would change nothing.
+      if (unit === EARLY_CHECK_UNITS + 1 && [...reached].every((name) => exactSoFar(experiments.get(name)!))) break;
       let probe: AssignmentProbe | undefined;
       try {
         probe = source.probe(syntheticInputs(unit, names));
@@ -144,6 +166,7 @@ export function deriveExpectations(sources: readonly ProbeSource[], options: Exp
       if (probe === undefined) continue;
       let tally = experiments.get(probe.experiment);
       if (tally === undefined) experiments.set(probe.experiment, (tally = { in: 0, out: 0, failed: false, params: new Map() }));
+      reached.add(probe.experiment);
       if (tally.failed) continue;
       const params = new ObservingAssignment(probe.salt, undefined, probe.experiment);
       let result: unknown;
