@@ -365,7 +365,10 @@ export class PlanoutRegistry implements OnModuleInit {
 /** A core experiment's assignment, run into a given `Assignment` (nothing logged). */
 function coreProbe(experiment: CoreExperiment): AssignmentProbe {
   const { name, salt } = experiment;
-  return { experiment: name, salt, assign: (params) => experiment.assign(params, experiment.inputs) };
+  const probe: AssignmentProbe = { experiment: name, salt, assign: (params) => experiment.assign(params, experiment.inputs) };
+  if (!(experiment instanceof InterpretedExperiment)) return probe;
+  // Its script says the weights (loadScript is the class's own, protected: read, never run).
+  return { ...probe, script: () => (experiment as unknown as { loadScript(): unknown }).loadScript() };
 }
 
 /**

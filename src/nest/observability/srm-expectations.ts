@@ -1,7 +1,7 @@
 import { Assignment } from '../../core/assignment.js';
 import type { ExperimentInputs } from '../../core/experiment.js';
 import { BernoulliTrial, RandomOperator, UniformChoice, WeightedChoice } from '../../core/ops/random.js';
-import { truthy, type PlanoutValue } from '../../core/values.js';
+import { hasOwn, isPlainObject, toPlain, truthy, type PlanoutValue } from '../../core/values.js';
 import { stableStringify } from '../dedupe-key.js';
 
 /** One experiment's assignment, ready to run into a fresh {@link Assignment} without logging. */
@@ -13,6 +13,8 @@ export interface AssignmentProbe {
   readonly namespace?: string;
   /** Runs `assign`; its result decides whether the unit is in the experiment (as the core does). */
   assign(params: Assignment): unknown;
+  /** The script of an interpreted experiment: its operators say the weights (the interpreter sets plain values). */
+  script?(): unknown;
 }
 
 /** A registered experiment or namespace: builds the probe for one unit's inputs (none when it reaches no experiment). */
@@ -122,6 +124,70 @@ interface ExperimentTally {
   out: number;
   failed: boolean;
   params: Map<string, ParamTally>;
+  /** Per param of an interpreted experiment set once, by a weighted operator with constant arguments: its shares. */
+  scriptShares?: Map<string, Map<string, number>>;
+}
+
+const WEIGHTED_OPS = new Set(['uniformChoice', 'weightedChoice', 'bernoulliTrial']);
+
+/** The value of a script node that needs no evaluation (literals, arrays of literals), else undefined. */
+function constant(node: unknown): unknown {
+  if (Array.isArray(node)) {
+    const items = node.map(constant);
+    return items.some((item) => item === undefined) ? undefined : items;
+  }
+  if (!isPlainObject(node)) return node;
+  if (node.op === 'literal') return node.value;
+  if (node.op === 'array' && Array.isArray(node.values)) return constant(node.values);
+  return hasOwn(node, 'op') ? undefined : node;
+}
+
+/** The names a script reads (`get`) and never assigns: its inputs. */
+function scriptInputNames(script: unknown): Set<string> {
+  const read = new Set<string>();
+  const assigned = new Set<string>();
+  const walk = (node: unknown, depth: number): void => {
+    if (depth > 200) return;
+    if (Array.isArray(node)) return node.forEach((item) => walk(item, depth + 1));
+    if (!isPlainObject(node)) return;
+    if (node.op === 'get' && typeof node.var === 'string') read.add(node.var);
+    if (node.op === 'set' && typeof node.var === 'string') assigned.add(node.var);
+    for (const key of Object.keys(node)) walk(node[key], depth + 1);
+  };
+  walk(script, 0);
+  return new Set([...read].filter((name) => !assigned.has(name)));
+}
+
+/**
+ * Reads a PlanOut script: each param assigned exactly once, by `uniformChoice` /
+ * `weightedChoice` / `bernoulliTrial` with constant arguments, gets the shares its weights say.
+ */
+export function scriptShares(script: unknown): Map<string, Map<string, number>> {
+  const sets = new Map<string, unknown[]>();
+  const walk = (node: unknown, depth: number): void => {
+    if (depth > 200) return;
+    if (Array.isArray(node)) return node.forEach((item) => walk(item, depth + 1));
+    if (!isPlainObject(node)) return;
+    if (node.op === 'set' && typeof node.var === 'string') sets.set(node.var, [...(sets.get(node.var) ?? []), node.value]);
+    for (const key of Object.keys(node)) walk(node[key], depth + 1);
+  };
+  walk(script, 0);
+  const shares = new Map<string, Map<string, number>>();
+  for (const [param, values] of sets) {
+    const node = values[0];
+    if (values.length !== 1 || !isPlainObject(node) || !WEIGHTED_OPS.has(node.op as string)) continue;
+    const args: Record<string, unknown> = {};
+    for (const key of ['choices', 'weights', 'p']) {
+      if (!hasOwn(node, key)) continue;
+      const value = constant(node[key]);
+      if (value === undefined) break;
+      args[key] = toPlain(value);
+    }
+    const op = node.op === 'uniformChoice' ? UniformChoice : node.op === 'weightedChoice' ? WeightedChoice : BernoulliTrial;
+    const source = weightedSource(new op({ ...args, unit: '' } as never));
+    if (source !== 'computed') shares.set(param, source.shares);
+  }
+  return shares;
 }
 
 function exactSoFar(tally: ExperimentTally): boolean {
@@ -167,6 +233,16 @@ export function deriveExpectations(sources: readonly ProbeSource[], options: Exp
       let tally = experiments.get(probe.experiment);
       if (tally === undefined) experiments.set(probe.experiment, (tally = { in: 0, out: 0, failed: false, params: new Map() }));
       reached.add(probe.experiment);
+      if (tally.in + tally.out === 0 && probe.script !== undefined) {
+        try {
+          const script = probe.script();
+          tally.scriptShares = scriptShares(script);
+          // The interpreter copies the inputs by their names: give it the names the script reads.
+          for (const name of scriptInputNames(script)) names.add(name);
+        } catch {
+          tally.scriptShares = undefined;
+        }
+      }
       if (tally.failed) continue;
       const params = new ObservingAssignment(probe.salt, undefined, probe.experiment);
       let result: unknown;
@@ -198,8 +274,11 @@ export function deriveExpectations(sources: readonly ProbeSource[], options: Exp
   const expectations: ParamExpectation[] = [];
   for (const [experiment, tally] of experiments) {
     if (tally.failed || tally.in === 0) continue;
-    for (const [param, { counts, source }] of tally.params) {
+    for (const [param, { counts, source: observed }] of tally.params) {
       if (counts.size > maxValues) continue;
+      const fromScript = tally.scriptShares?.get(param);
+      // The script's weights, when every value the units got is one of its choices.
+      const source = fromScript !== undefined && [...counts.keys()].every((l) => fromScript.has(l)) ? { key: 'script', shares: fromScript } : observed;
       if (source !== undefined && source !== 'computed' && tally.out === 0) {
         const labels = [...source.shares.keys()];
         if (labels.length >= 2) expectations.push({ experiment, param, labels, shares: labels.map((l) => source.shares.get(l)!) });

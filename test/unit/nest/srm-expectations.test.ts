@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -55,5 +55,27 @@ describe('SRM expectations of the sample experiments', () => {
     await moduleRef.get(ExposureDispatcher).whenIdle();
     await moduleRef.close(); // flushes
     expect(moduleRef.get(PlanoutMetrics).snapshot()).toMatchObject({ accepted: 5, logged: 5 });
+  });
+});
+
+describe('SRM expectations of an interpreted experiment', () => {
+  it('reads the weights from the script’s operators; computed params are estimated', async () => {
+    const { compilePlanout } = await import('../../../src/core/compiler/index.js');
+    const { InterpretedExperiment } = await import('../../../src/core/index.js');
+    const script = compilePlanout(readFileSync('examples/exp1.planout', 'utf8'));
+    const ScriptExp1 = InterpretedExperiment.define({ name: 'ScriptExp1', script });
+    const moduleRef = await Test.createTestingModule({
+      imports: [PlanoutModule.forRoot({ experiments: [ScriptExp1], inputs: userInputs, logSink: new JsonLinesFileSink({ path: join(dir, 'c.jsonl') }) })],
+    }).compile();
+    moduleRef.useLogger(false);
+    await moduleRef.init();
+    const byParam = new Map(moduleRef.get(PlanoutSrmMonitor).expectations().map((e) => [e.param, e]));
+    expect(byParam.get('group_size')).toEqual({ experiment: 'ScriptExp1', param: 'group_size', labels: ['1', '10'], shares: [0.5, 0.5] });
+    expect(byParam.get('specific_goal')).toMatchObject({ labels: ['1', '0'], shares: [0.8, expect.closeTo(0.2, 12)] });
+    expect(byParam.get('ratings_per_user_goal')).toMatchObject({ shares: [0.25, 0.25, 0.25, 0.25] });
+    // Computed by the script: estimated, over its 8 products.
+    expect(byParam.get('ratings_goal')!.shares).toBeUndefined();
+    expect(byParam.get('ratings_goal')!.syntheticCounts).toHaveLength(8);
+    await moduleRef.close();
   });
 });
