@@ -235,7 +235,11 @@ export class PlanoutRegistry implements OnModuleInit {
       salt,
       resolver: options.inputs,
       create: (inputs) => new RequestExperiment(bound, inputs),
-      probe: (inputs) => ({ experiment: name, salt, assign: (params) => definition.assign(params as never, inputs) }),
+      // `validateAssignments: false` says assign has side effects: then it is not run on synthetic units either.
+      probe:
+        this.options.validateAssignments === false
+          ? () => undefined
+          : (inputs) => ({ experiment: name, salt, assign: (params) => definition.assign(params as never, inputs) }),
     };
   }
 
