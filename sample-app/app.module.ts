@@ -18,9 +18,11 @@ import {
 
 /**
  * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
- * exposure cache to Redis and `DATABASE_URL` the sink to PostgreSQL (the backends are
- * imported only when configured); `PLANOUT_QA_SECRET` enables signed QA overrides;
- * `PLANOUT_MAX_QUEUE` bounds the PostgreSQL sink's queue (default 100 000 records).
+ * exposure cache to Redis, `DATABASE_URL` the sink to PostgreSQL and
+ * `PLANOUT_KAFKA_BROKERS` (comma-separated; topic `PLANOUT_KAFKA_TOPIC`) the sink to Kafka
+ * (the backends are imported only when configured); `PLANOUT_MAX_QUEUE` bounds the
+ * PostgreSQL or Kafka sink's queue (default 100 000 records); `PLANOUT_QA_SECRET` enables
+ * signed QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
   let exposureCache: ExposureCache | undefined;
@@ -29,10 +31,18 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     const { createRedisExposureCache } = await import('../src/redis.js');
     exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX });
   }
+  if (env.DATABASE_URL && env.PLANOUT_KAFKA_BROKERS) {
+    throw new Error('DATABASE_URL and PLANOUT_KAFKA_BROKERS are both set: choose one log sink');
+  }
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
     const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
     logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize });
+  }
+  if (env.PLANOUT_KAFKA_BROKERS) {
+    const { createKafkaLogSink } = await import('../src/kafka.js');
+    const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
+    logSink = createKafkaLogSink({ brokers: env.PLANOUT_KAFKA_BROKERS, topic: env.PLANOUT_KAFKA_TOPIC || undefined, maxQueueSize });
   }
   // The backends count into the module's PlanoutMetrics: no instance to pass around.
   return {

@@ -21,4 +21,10 @@ export interface PlanoutLogRecord {
    * the record. Not part of the reference format; absent on ordinary records.
    */
   overridden?: boolean;
+  /**
+   * Record id (a UUID), set by the Nest module on every record it hands to a sink. Equal
+   * for repeats of one exposure (a retry, two processes, a cache outage), unique per
+   * `logEvent` call. Not part of the reference format; consumers deduplicate by it.
+   */
+  id?: string;
 }

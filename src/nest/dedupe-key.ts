@@ -69,13 +69,11 @@ const sha1Hex: (text: string) => string =
     : (text) => crypto.createHash('sha1').update(text, 'utf8').digest('hex');
 
 /**
- * The exposure cache key of `record`: experiment name, then a hash of salt, checksum,
- * inputs and params, so a changed assignment (new salt, new code, new params) logs again.
- * The hashed text is `stableStringify([salt, checksum, inputs, params])`, built without
- * the array (keys stay the same across versions, so a shared cache stays valid).
+ * The canonical text of what `record` was assigned: `stableStringify([salt, checksum,
+ * inputs, params])`, built without the array. Shared by the dedupe key and the record id.
  */
-export function exposureDedupeKey(record: PlanoutLogRecord): string {
-  const text =
+export function assignmentText(record: PlanoutLogRecord): string {
+  return (
     '[' +
     stableStringify(record.salt) +
     ',' +
@@ -84,6 +82,16 @@ export function exposureDedupeKey(record: PlanoutLogRecord): string {
     stableStringify(record.inputs) +
     ',' +
     stableStringify(record.params) +
-    ']';
-  return record.name + ':' + sha1Hex(text);
+    ']'
+  );
+}
+
+/**
+ * The exposure cache key of `record`: experiment name, then a hash of salt, checksum,
+ * inputs and params, so a changed assignment (new salt, new code, new params) logs again.
+ * The hashed text is {@link assignmentText} (keys stay the same across versions, so a
+ * shared cache stays valid).
+ */
+export function exposureDedupeKey(record: PlanoutLogRecord): string {
+  return record.name + ':' + sha1Hex(assignmentText(record));
 }

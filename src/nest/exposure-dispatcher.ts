@@ -13,6 +13,7 @@ import type { PlanoutModuleOptions } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
+import { withRecordId } from './record-id.js';
 
 /** Same warning at most this often, so a dead backend does not flood the logs. */
 const WARN_INTERVAL_MS = 10_000;
@@ -192,7 +193,8 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
   private write(record: PlanoutLogRecord): boolean | Promise<boolean> {
     let result: void | Promise<void>;
     try {
-      result = this.sink.write(record);
+      // The id is set here, once per record: a retry inside the sink resends the same object.
+      result = this.sink.write(withRecordId(record));
     } catch (error) {
       return this.writeFailed(record, error);
     }

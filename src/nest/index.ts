@@ -52,6 +52,7 @@ export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsync
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutRegistry } from './planout.registry.js';
 export { PlanoutService } from './planout.service.js';
+export { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';
 export {
   MAX_OVERRIDES_LENGTH,
   signPlanoutOverrides,

@@ -7,6 +7,7 @@ import {
   BernoulliTrial,
   Experiment,
   ExposureCache,
+  exposureRecordId,
   InMemorySink,
   LogSink,
   PlanoutMetrics,
@@ -74,7 +75,9 @@ describe.each(PLATFORMS)('PlanoutModule on %s', (platform) => {
       const exposures = recorder.exposures('Exp1');
       expect(exposures.map((r) => r.inputs.userid)).toEqual(['alice', 'bob']);
       const [record] = exposures as [PlanoutLogRecord];
-      expect(Object.keys(record).sort()).toEqual(['checksum', 'event', 'inputs', 'name', 'params', 'salt', 'time']);
+      // The reference's fields, plus the record id the module adds (deterministic for an exposure).
+      expect(Object.keys(record).sort()).toEqual(['checksum', 'event', 'id', 'inputs', 'name', 'params', 'salt', 'time']);
+      expect(record.id).toBe(exposureRecordId(record));
       expect(record).toMatchObject({ name: 'Exp1', salt: 'Exp1', event: 'exposure', inputs: { userid: 'alice' } });
       expect(record.checksum).toMatch(/^[0-9a-f]{8}$/);
       expect(app.get(PlanoutMetrics).snapshot().deduplicated).toBe(2);

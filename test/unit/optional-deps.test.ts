@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 
 // Packages that users install only for the backend they choose.
-const OPTIONAL = ['pg', '@keyv/redis', 'keyv', 'cache-manager', '@nestjs/terminus', 'prom-client', '@opentelemetry/api'];
+const OPTIONAL = ['pg', '@keyv/redis', 'keyv', 'cache-manager', '@nestjs/terminus', 'kafkajs', 'prom-client', '@opentelemetry/api'];
 
 /** Every package a module loads at run time (type-only imports excluded), following relative imports. */
 function runtimeImports(entry: string, seen = new Set<string>(), packages = new Set<string>()): Set<string> {
@@ -33,5 +33,6 @@ describe('optional backend packages', () => {
     expect([...runtimeImports(resolve('src/redis.ts'))]).toContain('@keyv/redis');
     expect([...runtimeImports(resolve('src/prometheus.ts'))]).toContain('prom-client');
     expect([...runtimeImports(resolve('src/opentelemetry.ts'))]).toContain('@opentelemetry/api');
+    expect([...runtimeImports(resolve('src/kafka.ts'))]).toContain('kafkajs');
   });
 });
