@@ -221,7 +221,9 @@ describe.each([
     // Two requests of one unit: one exposure, in the reference's record format.
     expect(records).toHaveLength(1);
     const [record] = records as [Record<string, unknown>];
-    expect(Object.keys(record).sort()).toEqual(['checksum', 'event', 'inputs', 'name', 'params', 'salt', 'time']);
+    // The reference's fields plus the deterministic record id (README: "Record ids").
+    expect(Object.keys(record).sort()).toEqual(['checksum', 'event', 'id', 'inputs', 'name', 'params', 'salt', 'time']);
+    expect(record.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(record).toMatchObject({ name: 'Exp1', salt: 'Exp1', event: 'exposure', inputs: { userid: '42' }, params: expectedExp1('42') });
     expect(Number.isInteger(record.time)).toBe(true);
     expect(Math.abs((record.time as number) - Date.now() / 1000)).toBeLessThan(120);
