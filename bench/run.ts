@@ -13,7 +13,7 @@ const quick = args.includes('--quick');
 const json = args.includes('--json');
 const out = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'http'] as const;
+const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'definitions', 'http'] as const;
 
 function runSuite(name: string): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     // Marginal cost of a param, from the 3 → 30 params slope.
     assign_ns_per_extra_param: g ? round((g['30'] - g['3']) / 27, 1) : null,
     compat_agreement: results.assign?.sanity.compat_agreement ?? null,
+    definitions_reload_ms_1000_all_changed: results.definitions?.reload_ms.all_changed ?? null,
   };
   const targets: Record<string, Target> = {
     'ratios.assign_vs_planoutjs_compat': check(ratios.assign_vs_planoutjs_compat, '>=', 20),
@@ -156,6 +157,9 @@ function printTables(report: any): void {
       ['1M burst: baseline RSS (MB)', r.log.burst.baseline_rss_mb],
       ['1M burst: accepted / rejected', `${r.log.burst.accepted} / ${r.log.burst.rejected}`],
     ], ['figure', 'value']);
+  }
+  if (r.definitions) {
+    table(`Reload of ${r.definitions.definitions} data definitions (compile, checks, dry run, swap; median of ${r.definitions.rounds})`, [...Object.entries(r.definitions.reload_ms).map(([k, v]) => [k, v as number]), ['max event-loop stall during reloads', r.definitions.event_loop_max_stall_ms]], ['reload', 'ms']);
   }
   if (r.http) {
     table(`HTTP (autocannon, ${r.http.connections} connections, ${r.http.measure_s} s × ${r.http.repetitions}, median)`, Object.entries(r.http.routes).map(([k, v]: [string, any]) => [k, v.rps, v.p99_ms, v.exposure_share ?? null, v.errors + v.non2xx]), ['route', 'req/s', 'p99 ms', 'exposure share', 'errors']);

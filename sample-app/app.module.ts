@@ -1,11 +1,15 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
+import { FolderDefinitionSource, PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
 import { PlanoutHealthIndicator } from '../src/nest/health/index.js';
 import { PlanoutOpenTelemetry } from '../src/opentelemetry.js';
 import { PLANOUT_PROMETHEUS_REGISTRY, PlanoutPrometheus } from '../src/prometheus.js';
 import { Registry } from 'prom-client';
 import { AppController, CheckoutService } from './app.controller.js';
+import { DynamicController } from './dynamic.controller.js';
 import { HealthController } from './health.controller.js';
 import {
   BannerNamespace,
@@ -17,10 +21,23 @@ import {
 } from './experiments.js';
 
 /**
- * Embedded defaults (a JSON-lines file, an in-memory cache); `REDIS_URL` switches the
- * exposure cache to Redis, `DATABASE_URL` the sink to PostgreSQL and
- * `PLANOUT_KAFKA_BROKERS` (comma-separated; topic `PLANOUT_KAFKA_TOPIC`) the sink to Kafka
- * (the backends are imported only when configured); `PLANOUT_MAX_QUEUE` bounds the
+ * The folder of data-defined experiments: `PLANOUT_DEFINITIONS_DIR` (relative to the
+ * working directory), else the sample's own `definitions/` in the source tree (also when
+ * running the build in dist-sample/).
+ */
+export function definitionsDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PLANOUT_DEFINITIONS_DIR) return resolve(env.PLANOUT_DEFINITIONS_DIR);
+  const beside = fileURLToPath(new URL('./definitions/', import.meta.url));
+  if (existsSync(beside)) return beside;
+  // dist-sample/sample-app/ -> sample-app/definitions/
+  return fileURLToPath(new URL('../../sample-app/definitions/', import.meta.url));
+}
+
+/**
+ * Embedded defaults (a JSON-lines file, an in-memory cache, the definitions folder);
+ * `REDIS_URL` switches the exposure cache to Redis, `DATABASE_URL` the sink to PostgreSQL
+ * and `PLANOUT_KAFKA_BROKERS` (comma-separated; topic `PLANOUT_KAFKA_TOPIC`) the sink to
+ * Kafka (the backends are imported only when configured); `PLANOUT_MAX_QUEUE` bounds the
  * PostgreSQL or Kafka sink's queue (default 100 000 records); `PLANOUT_QA_SECRET` enables
  * signed QA overrides.
  */
@@ -55,12 +72,13 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
     logFile: env.PLANOUT_LOG_FILE ?? './planout-exposures.jsonl',
     logSink,
     exposureCache,
+    definitions: new FolderDefinitionSource({ dir: definitionsDir(env) }),
   };
 }
 
 @Module({
   imports: [PlanoutModule.forRootAsync({ useFactory: () => sampleOptions() }), TerminusModule],
-  controllers: [AppController, HealthController],
+  controllers: [AppController, DynamicController, HealthController],
   providers: [
     CheckoutService,
     PlanoutHealthIndicator,

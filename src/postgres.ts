@@ -6,3 +6,9 @@ export {
   type PostgresLogSinkOptions,
   type PostgresSinkOptions,
 } from './nest/sinks/postgres.sink.js';
+// The definitions table, reloaded on LISTEN/NOTIFY.
+export {
+  planoutDefinitionsMigrationSql,
+  PostgresDefinitionSource,
+  type PostgresDefinitionSourceOptions,
+} from './nest/definitions/postgres-definition.source.js';

@@ -15,6 +15,7 @@ import {
   type PlanoutErrorClass,
 } from './ops/core.js';
 import { PyFloat, hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
+import type { RandomOperatorLike } from './ops/random.js';
 
 export { CORE_OPERATORS, randomOperator, simpleOperator } from './ops/core.js';
 export type { OperatorContext, OperatorFn, PlanoutErrorClass } from './ops/core.js';
@@ -125,6 +126,11 @@ class Evaluator implements OperatorContext {
 
   get saltSep(): string {
     return this.env.saltSep;
+  }
+
+  mayDraw(operator: RandomOperatorLike): boolean {
+    const filter = this.env.drawFilter;
+    return filter === undefined || filter(operator, this.currentParam ?? '');
   }
 
   evaluate(node: unknown): PlanoutValue {

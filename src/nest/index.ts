@@ -4,6 +4,7 @@
 export { CacheManagerExposureCache, type CacheManagerCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
 export { InMemoryExposureCache, type InMemoryExposureCacheOptions } from './caches/in-memory-exposure.cache.js';
 export { exposureDedupeKey, stableStringify } from './dedupe-key.js';
+export * from './definitions/index.js';
 export {
   ExperimentInstance,
   ExperimentParam,
@@ -25,7 +26,6 @@ export {
   type ParamsOf,
 } from './experiment.decorator.js';
 export { ExposureCache } from './exposure-cache.interface.js';
-export { ExposureDispatcher } from './exposure-dispatcher.js';
 export { LogSink } from './log-sink.interface.js';
 export {
   PlanoutMetrics,
@@ -49,8 +49,8 @@ export type {
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
 export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions, type PlanoutOptionsFactory } from './planout.module-definition.js';
+export { PlanoutCatalog } from './planout-catalog.js';
 export { PlanoutModule } from './planout.module.js';
-export { PlanoutRegistry } from './planout.registry.js';
 export { PlanoutService } from './planout.service.js';
 export { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';
 export {

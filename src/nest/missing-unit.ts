@@ -1,5 +1,5 @@
 import type { Assignment } from '../core/assignment.js';
-import type { ExperimentInputs } from '../core/experiment.js';
+import type { Experiment as CoreExperiment, ExperimentInputs } from '../core/experiment.js';
 
 /**
  * The missing-unit policy, applied where the Nest shell hands inputs to the core: a unit
@@ -60,4 +60,48 @@ export function assignUnlessUnitMissing(
   if (firstMissingUnit(inputs, units) !== undefined) return UNIT_MISSING;
   const { result, missing } = assignWatchingUnits(params, assign);
   return missing ? UNIT_MISSING : result;
+}
+
+type ExperimentClass = new (inputs: ExperimentInputs) => CoreExperiment;
+interface ConcreteExperiment extends CoreExperiment {
+  assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown;
+}
+
+/**
+ * `Base` (a core `Experiment` subclass: a class registered in `experiments`, or a compiled
+ * data definition) under the policy: declared `units`, else the units it draws with. It
+ * keeps `Base`'s name (the default experiment name); built once per class, not per request.
+ */
+export function withUnitPolicy<T extends ExperimentClass>(type: T, units: readonly string[] | undefined, onMissingUnit: () => void): T {
+  // Typed concrete: `type` is a subclass that implements assign.
+  const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
+  const Checked = class extends Base {
+    private unitMissing = false;
+
+    override assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown {
+      const result = assignUnlessUnitMissing(params, inputs, units, () => super.assign(params, inputs));
+      if (result !== UNIT_MISSING) return result;
+      this.unitMissing = true;
+      onMissingUnit();
+      return false;
+    }
+
+    override get(name: string, defaultValue?: unknown): unknown {
+      // A missing unit reads defaults (or QA-forced values), never a draw.
+      if (this.inExperiment || !this.unitMissing) return super.get(name, defaultValue);
+      return overriddenOr(this.getOverrides(), name, defaultValue);
+    }
+
+    override getParams(): Record<string, unknown> {
+      if (this.inExperiment || !this.unitMissing) return super.getParams();
+      return this.getOverrides();
+    }
+  };
+  Object.defineProperty(Checked, 'name', { value: type.name });
+  return Checked as unknown as T;
+}
+
+/** The forced value of `name`, else `defaultValue`. */
+export function overriddenOr(overrides: Record<string, unknown>, name: string, defaultValue: unknown): unknown {
+  return Object.hasOwn(overrides, name) ? overrides[name] : defaultValue;
 }

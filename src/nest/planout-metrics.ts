@@ -17,6 +17,10 @@ export type PlanoutCounter =
   | 'overridesApplied'
   /** QA override values ignored: bad signature, expired, malformed, not allowed. */
   | 'overridesRejected'
+  /** Reloads of the data definitions (each read of the source, whether or not it changed anything). */
+  | 'definitionReloads'
+  /** Data definitions refused by a reload (invalid, clashing, or unreadable); counted once per distinct error. */
+  | 'definitionsRejected'
   /** Experiment instances (and namespace routings) whose unit input was missing: not in the experiment, nothing logged. */
   | 'missingUnit';
 
@@ -59,6 +63,8 @@ export class PlanoutMetrics {
     cacheErrors: 0,
     overridesApplied: 0,
     overridesRejected: 0,
+    definitionReloads: 0,
+    definitionsRejected: 0,
     missingUnit: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;

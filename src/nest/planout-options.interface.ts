@@ -2,6 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { EvaluationBudget } from '../core/budget.js';
 import type { ExperimentInputs } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
+import type { DefinitionSource } from './definitions/definition-source.js';
 import type { ExposureCache } from './exposure-cache.interface.js';
 import type { ExperimentType } from './experiment.decorator.js';
 import type { LogSink } from './log-sink.interface.js';
@@ -120,11 +121,24 @@ export interface PlanoutModuleOptions {
   /** QA overrides through a signed header or token, or an allow predicate. Default: off, headers ignored. */
   overrides?: PlanoutOverridesOptions;
   /**
+   * Data-defined experiments and namespaces (a folder, a PostgreSQL table, a Redis hash),
+   * used by name and hot-reloaded. Default: none. Also injectable as `DefinitionSource`.
+   */
+  definitions?: DefinitionSource;
+  /** How reloads of `definitions` run. */
+  definitionsReload?: {
+    /** Changes reported within this many ms are reloaded together. Default 100. */
+    debounceMs?: number;
+    /** Synthetic units each changed experiment is assigned before it may serve. Default 5. */
+    dryRunUnits?: number;
+  };
+  /**
    * Limits on one assignment of an interpreted (script) experiment: `maxOperations`
    * (operators run, random draws, elements walked; default 10 000) and `maxElements`
    * (list elements, characters and map entries created; default 100 000). Over them,
    * the param read throws a `PlanoutBudgetError` at once. An experiment's own `budget`
-   * (`InterpretedExperiment.define({ budget })`) takes precedence.
+   * (`InterpretedExperiment.define({ budget })`) takes precedence. Data-defined
+   * experiments run under it too, from their reload dry run on.
    */
   evaluationBudget?: EvaluationBudget;
   /** The live sample-ratio-mismatch alarm (see {@link PlanoutSrmOptions}); `false` turns it off. Default: on. */

@@ -1,5 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { PlanoutDefinitions, type DefinitionsReport } from './definitions/planout-definitions.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import { PlanoutSrmMonitor, type SrmResult } from './observability/srm-monitor.js';
@@ -43,6 +44,8 @@ export interface PlanoutHealthData {
   writePendingMs: number | null;
   /** Operations of the sink and the cache over their recent window; null when a backend does not say. */
   recent: { sink: RecentOutcomes | null; cache: RecentOutcomes | null };
+  /** The data definitions: what serves, and the definitions refused with their errors. */
+  definitions?: DefinitionsReport;
   /** Why the status is not `up`, when it is not. */
   reasons?: string[];
 }
@@ -71,8 +74,10 @@ interface Observable {
  * deliver (its `lastError` is set), a sink write has been pending longer than
  * `maxWritePendingMs` (a hung destination), the sink's or the cache's recent operations
  * fail or time out more than `maxErrorRate` of the time (a hung or flapping backend,
- * whatever its connection state), the exposure cache is disconnected, or an experiment
- * param is in sample-ratio-mismatch alarm (`srm` names it); `up` otherwise.
+ * whatever its connection state), the exposure cache is disconnected (deduplication is
+ * off, exposures are logged again), a data definition was refused (its last good version,
+ * if any, keeps serving), or an experiment param is in sample-ratio-mismatch alarm (`srm`
+ * names it); `up` otherwise.
  */
 @Injectable()
 export class PlanoutHealthIndicator {
@@ -82,6 +87,7 @@ export class PlanoutHealthIndicator {
     private readonly cache: ExposureCache,
     private readonly metrics: PlanoutMetrics,
     @Optional() private readonly srm?: PlanoutSrmMonitor,
+    @Optional() private readonly definitions?: PlanoutDefinitions,
   ) {}
 
   isHealthy<const Key extends string>(key: Key, options: PlanoutHealthOptions = {}): HealthIndicatorResult<Key> {
@@ -106,6 +112,10 @@ export class PlanoutHealthIndicator {
     if (data.cacheConnected === false) reasons.push('exposure cache disconnected: deduplication off');
     const cacheRate = failing(data.recent.cache, maxErrorRate, minFailures);
     if (cacheRate !== undefined) reasons.push(`exposure cache ${cacheRate}: deduplication impaired`);
+    for (const error of data.definitions?.errors ?? []) {
+      const serving = error.serving ? 'previous version serving' : 'not serving';
+      reasons.push(`definition ${error.kind} "${error.name}" refused (${serving}): ${error.message}`);
+    }
     for (const alarm of data.srm) {
       reasons.push(`sample ratio mismatch: ${alarm.experiment}.${alarm.param} (p = ${alarm.pValue.toPrecision(3)}, ${alarm.exposures} exposures)`);
     }
@@ -125,6 +135,7 @@ export class PlanoutHealthIndicator {
       srm: this.srm?.alarms() ?? [],
       writePendingMs: typeof sink.writePendingMs === 'number' ? sink.writePendingMs : null,
       recent: { sink: readOutcomes(sink.recentOutcomes), cache: readOutcomes(cache.recentOutcomes) },
+      ...(this.definitions !== undefined && { definitions: this.definitions.report() }),
     };
   }
 }

@@ -2,10 +2,13 @@ import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 // Direct files, not the barrels: those pull optional backends (pg, @keyv/redis).
 import { InMemoryExposureCache } from './caches/in-memory-exposure.cache.js';
+import { DefinitionSource, StaticDefinitionSource } from './definitions/definition-source.js';
+import { PlanoutDefinitions } from './definitions/planout-definitions.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
+import { PlanoutCatalog } from './planout-catalog.js';
 import { PlanoutMetrics } from './planout-metrics.js';
 import { PlanoutSrmMonitor } from './observability/srm-monitor.js';
 import { PlanoutInterceptor } from './planout.interceptor.js';
@@ -39,14 +42,33 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
       useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): ExposureCache =>
         reportInto(options.exposureCache, metrics) ?? new InMemoryExposureCache(),
     },
+    {
+      provide: DefinitionSource,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: (options: PlanoutModuleOptions): DefinitionSource => options.definitions ?? new StaticDefinitionSource(),
+    },
+    PlanoutDefinitions,
     PlanoutSrmMonitor,
+    PlanoutCatalog,
     ExposureDispatcher,
     PlanoutRegistry,
     PlanoutService,
     PlanoutInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
   ],
-  exports: [PlanoutSrmMonitor, PlanoutService, LogSink, ExposureCache, PlanoutMetrics, ExposureDispatcher, PlanoutRegistry, PlanoutInterceptor],
+  // The dispatcher and the registry are internals: not exported (tests reach them with `app.get`).
+  // Observability providers of the app read what they need from PlanoutMetrics, PlanoutSrmMonitor and PlanoutCatalog.
+  exports: [
+    PlanoutService,
+    LogSink,
+    ExposureCache,
+    PlanoutMetrics,
+    DefinitionSource,
+    PlanoutDefinitions,
+    PlanoutSrmMonitor,
+    PlanoutCatalog,
+    PlanoutInterceptor,
+  ],
 })
 export class PlanoutModule extends ConfigurablePlanoutModule {}
 

@@ -12,6 +12,7 @@ import {
 import { InterpretedExperiment } from '../core/interpreted-experiment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { SimpleNamespace } from '../core/namespace.js';
+import { PlanoutDefinitions } from './definitions/planout-definitions.js';
 import { getExperimentOptions, type ExperimentDefinition } from './experiment.decorator.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import type { PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
@@ -19,9 +20,8 @@ import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
-import type { PlanoutRequestContext } from './request-context.js';
-import { assignUnlessUnitMissing, firstMissingUnit, UNIT_MISSING } from './missing-unit.js';
-import { overriddenOr, RequestExperiment, type DefinitionBinding } from './request-experiment.js';
+import { firstMissingUnit, withUnitPolicy } from './missing-unit.js';
+import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
 import type { AssignmentProbe, ProbeSource } from './observability/srm-expectations.js';
 
@@ -29,10 +29,32 @@ interface ExperimentBinding {
   readonly type: Function;
   readonly name: string;
   readonly salt: string;
-  readonly resolver: PlanoutInputResolver | undefined;
-  readonly create: (inputs: ExperimentInputs) => CoreExperiment;
+  readonly factory: ExperimentFactory;
   /** Runs the assignment without logging (monitoring: expected shares of the SRM alarm). */
   readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
+}
+
+/** Builds one experiment for a request from what the request resolved. */
+export interface ExperimentFactory {
+  /** The resolver of the experiment's inputs. */
+  readonly inputs: PlanoutInputResolver;
+  /** Whether that is the module's resolver (its result is shared by the request's experiments). */
+  readonly sharedInputs: boolean;
+  /** A new instance, assigned lazily on first read; `overrides` are the request's, for every experiment. */
+  create(inputs: ExperimentInputs, overrides: PlanoutOverrides | undefined, autoExposure: boolean): CoreExperiment;
+}
+
+export interface NamespaceFactory {
+  readonly inputs: PlanoutInputResolver;
+  readonly sharedInputs: boolean;
+  create(inputs: ExperimentInputs, overrides: PlanoutOverrides | undefined, autoExposure: boolean): SimpleNamespace;
+}
+
+/** The non-empty overrides of experiment `name`, if any. */
+function overridesOf(overrides: PlanoutOverrides | undefined, name: string): Record<string, unknown> | undefined {
+  if (overrides === undefined || !Object.hasOwn(overrides, name)) return undefined;
+  const params = overrides[name]!;
+  return Object.keys(params).length > 0 ? params : undefined;
 }
 
 interface NamespaceBinding {
@@ -41,14 +63,9 @@ interface NamespaceBinding {
   readonly primaryUnits: readonly string[];
   readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
   readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
-  /** An instance for a unit whose primary unit is missing: routed nowhere, default params, logs nothing. */
-  readonly createUnrouted: (inputs: ExperimentInputs) => SimpleNamespace;
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
-interface ConcreteExperiment extends CoreExperiment {
-  assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown;
-}
 type NamespaceCtor = new (inputs: ExperimentInputs) => SimpleNamespace;
 
 // Stands in for every input in the bootstrap dry run of `assign`.
@@ -66,9 +83,13 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly logger = new Logger(PLANOUT_LOG_CONTEXT);
   private readonly experiments = new Map<Function, ExperimentBinding>();
   private readonly namespaces = new Map<Function, NamespaceBinding>();
+  // One factory per compiled data definition (a reload compiles new ones).
+  private readonly dataFactories = new WeakMap<object, ExperimentFactory>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
   private readonly countMissingUnit: (experiment: string) => void;
+  /** The module-wide `units` (checked at bootstrap): those of data-defined experiments. */
+  private moduleUnits: readonly string[] | undefined;
   private overridesReader: RequestOverridesReader | undefined;
   /** The module-wide budget of interpreted experiments (under each experiment's own). */
   private readonly evaluationBudget: EvaluationBudget | undefined;
@@ -86,6 +107,7 @@ export class PlanoutRegistry implements OnModuleInit {
     dispatcher: ExposureDispatcher,
     private readonly metrics: PlanoutMetrics,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
+    private readonly definitions: PlanoutDefinitions,
   ) {
     this.autoExposureLogging = options.autoExposureLogging ?? true;
     this.evaluationBudget = options.evaluationBudget;
@@ -99,6 +121,7 @@ export class PlanoutRegistry implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     // A bad budget stops the app here rather than failing every request.
     if (this.evaluationBudget !== undefined) resolveEvaluationBudget(this.evaluationBudget);
+    this.moduleUnits = this.unitsOption('PlanoutModule', undefined);
     if (this.options.overrides !== undefined) this.overridesReader = new RequestOverridesReader(this.options.overrides, this.metrics);
     const names = new Map<string, string>();
     const salts = new Map<string, string>();
@@ -124,6 +147,11 @@ export class PlanoutRegistry implements OnModuleInit {
       claim(binding.name, binding.name, undefined);
       this.namespaces.set(type, binding);
     }
+    // Data definitions may not take the names and salts of the classes.
+    if (this.options.definitions !== undefined && this.options.inputs === undefined) {
+      throw new PlanoutError('no inputs resolver: data-defined experiments need the `inputs` option of PlanoutModule');
+    }
+    await this.definitions.start({ names: new Set(names.keys()), salts: new Set(salts.keys()) });
   }
 
   /**
@@ -141,12 +169,29 @@ export class PlanoutRegistry implements OnModuleInit {
     return true;
   }
 
-  /** The registered experiments and namespaces, to run off the log (monitoring). */
+  /**
+   * The registered experiments and namespaces, and the data-defined ones serving now, to
+   * run off the log (monitoring). A data-defined source carries its compiled definition:
+   * a reload that changed it gives a new one.
+   */
   probeSources(): ProbeSource[] {
+    const { experiments, namespaces } = this.definitions.snapshot;
     return [
       ...[...this.experiments.values()].map((b): ProbeSource => ({ kind: 'experiment', name: b.name, probe: b.probe })),
       ...[...this.namespaces.values()].map((b): ProbeSource => ({ kind: 'namespace', name: b.name, probe: b.probe })),
+      // Compiled classes carry the module's budget already; a probe logs nothing, so needs no routing.
+      ...[...experiments.values()].map(
+        (c): ProbeSource => ({ kind: 'experiment', name: c.name, definition: c, probe: (inputs) => coreProbe(new c.type(inputs)) }),
+      ),
+      ...[...namespaces.values()].map(
+        (c): ProbeSource => ({ kind: 'namespace', name: c.name, definition: c, probe: namespaceProbe(c.name, (inputs) => new c.type(inputs)) }),
+      ),
     ];
+  }
+
+  /** The names of the namespaces: class-based, then data-defined ones serving now. */
+  namespaceNames(): string[] {
+    return [...[...this.namespaces.values()].map((b) => b.name), ...this.definitions.snapshot.namespaces.keys()];
   }
 
   /** Whether `type` is a registered experiment. */
@@ -159,45 +204,100 @@ export class PlanoutRegistry implements OnModuleInit {
     return this.overridesReader?.read(request as PlanoutRequest, execution);
   }
 
-  /** A new instance of `type` for `context` (assigned lazily, on first read). */
-  createExperiment(type: Function, context: PlanoutRequestContext): CoreExperiment {
+  /**
+   * How to build experiment `type` (a class, or the name of a data-defined experiment in
+   * `owner`'s definitions snapshot). The caller resolves the inputs it names and passes
+   * them in, with the request's overrides: the registry never calls back into the request.
+   */
+  experimentFactory(type: Function | string, owner: object): ExperimentFactory {
+    if (typeof type === 'string') {
+      const compiled = this.definitions.experiment(owner, type);
+      let factory = this.dataFactories.get(compiled);
+      if (factory === undefined) {
+        // Units as for a class: module-wide `units`, else inferred from the script's draws.
+        const Build = withUnitPolicy(compiled.type, this.moduleUnits, () => this.countMissingUnit(compiled.name));
+        factory = this.factory(compiled.name, undefined, (inputs) => new Build(inputs));
+        this.dataFactories.set(compiled, factory);
+      }
+      return factory;
+    }
     const binding = this.experiments.get(type);
     if (binding === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `experiments`", { experiment: type.name });
     }
-    const resolver = binding.resolver ?? this.options.inputs!;
-    const instance = binding.create(context.inputsFor(resolver, binding.resolver === undefined));
-    // Before the first read: the core fixes these params and replaces inputs of the same name.
-    const overrides = context.overridesFor(binding.name);
-    if (overrides !== undefined) instance.setOverrides(overrides);
-    if (!context.autoExposureLogging) instance.setAutoExposureLogging(false);
-    return instance;
+    return binding.factory;
   }
 
-  /** A new instance of namespace `type` for `context`, routed, its experiment logging through the module. */
-  createNamespace(type: Function, context: PlanoutRequestContext): SimpleNamespace {
-    const binding = this.namespaces.get(type);
-    if (binding === undefined) {
-      throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: type.name });
+  /** How to build namespace `type` (a class, or a data-defined namespace's name in `owner`'s snapshot). */
+  namespaceFactory(type: Function | string, owner: object): NamespaceFactory {
+    let build: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
+    let primaryUnits: readonly string[] = [];
+    let name = '';
+    if (typeof type === 'string') {
+      const compiled = this.definitions.namespace(owner, type);
+      build = (inputs) => new compiled.type(inputs);
+      primaryUnits = compiled.primaryUnits;
+      name = compiled.name;
+    } else {
+      const binding = this.namespaces.get(type);
+      build = binding?.create;
+      if (binding !== undefined) ({ primaryUnits, name } = binding);
     }
-    const inputs = context.inputsFor(this.options.inputs!, true);
-    if (firstMissingUnit(inputs, binding.primaryUnits) !== undefined) {
-      this.countMissingUnit(binding.name);
-      return binding.createUnrouted(inputs);
+    if (build === undefined) {
+      throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: (type as Function).name });
     }
-    const namespace = binding.create(inputs);
-    // Routing builds the unit's experiment without reading it; hook its log before any read.
-    const experiment = namespace.currentExperiment;
-    if (experiment instanceof InterpretedExperiment) experiment.setBudgetDefaults(this.evaluationBudget);
-    if (experiment !== undefined) {
-      // Keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
-      const overrides = context.overridesFor(experiment.name);
-      if (overrides !== undefined) experiment.setOverrides(overrides);
-      const log = overrides === undefined ? this.log : this.logOverridden;
-      Object.defineProperty(experiment, 'log', { value: log, configurable: true });
-    }
-    if (!context.autoExposureLogging) namespace.setAutoExposureLogging(false);
-    return namespace;
+    const create = build;
+    return {
+      inputs: this.options.inputs!,
+      sharedInputs: true,
+      create: (inputs, overrides, autoExposure) => {
+        if (firstMissingUnit(inputs, primaryUnits) !== undefined) {
+          // Routed nowhere: default params, nothing hashed or logged.
+          this.countMissingUnit(name);
+          return unrouted(create(inputs));
+        }
+        const namespace = create(inputs);
+        // Routing builds the unit's experiment without reading it; route its records before any read.
+        const experiment = namespace.currentExperiment;
+        // Overrides are keyed by the experiment's full name in the namespace, e.g. "TestNs-a".
+        if (experiment !== undefined) this.route(experiment, overridesOf(overrides, experiment.name), autoExposure);
+        return namespace;
+      },
+    };
+  }
+
+  private factory(name: string, resolver: PlanoutInputResolver | undefined, build: (inputs: ExperimentInputs) => CoreExperiment): ExperimentFactory {
+    return {
+      inputs: resolver ?? this.options.inputs!,
+      sharedInputs: resolver === undefined,
+      create: (inputs, overrides, autoExposure) => {
+        const instance = build(inputs);
+        this.route(instance, overridesOf(overrides, name), autoExposure);
+        return instance;
+      },
+    };
+  }
+
+  /**
+   * Prepares a new instance before its first read: its QA overrides (the core fixes these
+   * params and replaces inputs of the same name), where its records go, auto-exposure,
+   * and the module-wide evaluation budget of interpreted ones (under their own).
+   * The one place that decides `overridden`.
+   */
+  private route(experiment: CoreExperiment, overrides: Record<string, unknown> | undefined, autoExposure: boolean): void {
+    this.withBudget(experiment);
+    if (overrides !== undefined) experiment.setOverrides(overrides);
+    // Forced params are not a random assignment: let analysis drop them.
+    const log = overrides === undefined ? this.log : this.logOverridden;
+    if (experiment instanceof RequestExperiment) experiment.sendRecordsTo(log);
+    else Object.defineProperty(experiment, 'log', { value: log, configurable: true });
+    if (!autoExposure) experiment.setAutoExposureLogging(false);
+  }
+
+  /** Interpreted experiments run under the module-wide evaluation budget (under their own). */
+  private withBudget(experiment: CoreExperiment): CoreExperiment {
+    if (experiment instanceof InterpretedExperiment && this.evaluationBudget !== undefined) experiment.setBudgetDefaults(this.evaluationBudget);
+    return experiment;
   }
 
   private async bindExperiment(type: Function): Promise<ExperimentBinding> {
@@ -225,7 +325,6 @@ export class PlanoutRegistry implements OnModuleInit {
       // As the reference: the assign source without its first line (the signature).
       checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
       paramNames: definition.getParamNames?.(),
-      log: this.log,
       units,
       onMissingUnit: () => this.countMissingUnit(name),
     };
@@ -233,8 +332,7 @@ export class PlanoutRegistry implements OnModuleInit {
       type,
       name,
       salt,
-      resolver: options.inputs,
-      create: (inputs) => new RequestExperiment(bound, inputs),
+      factory: this.factory(name, options.inputs, (inputs) => new RequestExperiment(bound, inputs)),
       // `validateAssignments: false` says assign has side effects: then it is not run on synthetic units either.
       probe:
         this.options.validateAssignments === false
@@ -244,60 +342,25 @@ export class PlanoutRegistry implements OnModuleInit {
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
-    const { log, logOverridden, countMissingUnit } = this;
-    const units = this.unitsOption(type.name, undefined);
-    // A subclass that sends records to the dispatcher; it keeps the class name, the default experiment name.
-    // (Typed concrete: `type` is a registered subclass, so it implements assign.)
-    const Base = type as unknown as new (inputs: ExperimentInputs) => ConcreteExperiment;
-    const Routed = class extends Base {
-      private overridden = false;
-      private unitMissing = false;
-
-      override assign(params: Assignment<Record<string, unknown>>, inputs: ExperimentInputs): unknown {
-        const result = assignUnlessUnitMissing(params, inputs, units, () => super.assign(params, inputs));
-        if (result !== UNIT_MISSING) return result;
-        this.unitMissing = true;
-        countMissingUnit(this.name);
-        return false;
-      }
-
-      override get(name: string, defaultValue?: unknown): unknown {
-        if (this.inExperiment || !this.unitMissing) return super.get(name, defaultValue);
-        return overriddenOr(this.getOverrides(), name, defaultValue);
-      }
-
-      override getParams(): Record<string, unknown> {
-        if (this.inExperiment || !this.unitMissing) return super.getParams();
-        return this.getOverrides();
-      }
-
-      override setOverrides(overrides: Record<string, unknown>): void {
-        super.setOverrides(overrides);
-        this.overridden = Object.keys(overrides).length > 0;
-      }
-
-      protected override log(record: PlanoutLogRecord): void {
-        // Forced params are not a random assignment: let analysis drop them.
-        (this.overridden ? logOverridden : log)(record);
-      }
-    };
-    Object.defineProperty(Routed, 'name', { value: type.name });
     let name: string;
     let salt: string;
     try {
-      const probe = new Routed({});
+      const probe = new type({});
       name = probe.name;
       salt = probe.salt;
     } catch (error) {
       throw new PlanoutError(`cannot be constructed: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    const budget = this.evaluationBudget;
-    const create =
-      budget !== undefined && type.prototype instanceof InterpretedExperiment
-        ? (inputs: ExperimentInputs) => (new Routed(inputs) as unknown as InterpretedExperiment).setBudgetDefaults(budget)
-        : (inputs: ExperimentInputs) => new Routed(inputs);
-    return { type, name, salt, resolver: undefined, create, probe: (inputs) => coreProbe(create(inputs)) };
+    // The same class under the missing-unit policy (it keeps the class name, the default experiment name).
+    const Checked = withUnitPolicy(type, this.unitsOption(name, undefined), () => this.countMissingUnit(name));
+    return {
+      type,
+      name,
+      salt,
+      factory: this.factory(name, undefined, (inputs) => new Checked(inputs)),
+      probe: (inputs) => coreProbe(this.withBudget(new Checked(inputs))),
+    };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
@@ -317,11 +380,7 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    const probe = (inputs: ExperimentInputs): AssignmentProbe | undefined => {
-      const experiment = new type(inputs).currentExperiment;
-      return experiment === undefined ? undefined : { ...coreProbe(experiment), namespace: name };
-    };
-    return { type, name, primaryUnits, create: (inputs) => new type(inputs), createUnrouted: (inputs) => unrouted(new type(inputs)), probe };
+    return { type, name, primaryUnits, create: (inputs) => new type(inputs), probe: namespaceProbe(name, (inputs) => new type(inputs)) };
   }
 
   private unitsOption(name: string, own: readonly string[] | undefined): readonly string[] | undefined {
@@ -373,6 +432,14 @@ function coreProbe(experiment: CoreExperiment): AssignmentProbe {
   if (!(experiment instanceof InterpretedExperiment)) return probe;
   // Its script says the weights (loadScript is the class's own, protected: read, never run).
   return { ...probe, script: () => (experiment as unknown as { loadScript(): unknown }).loadScript() };
+}
+
+/** A namespace's probe: the experiment it routes the unit to, if any. */
+function namespaceProbe(name: string, build: (inputs: ExperimentInputs) => SimpleNamespace): ProbeSource['probe'] {
+  return (inputs) => {
+    const experiment = build(inputs).currentExperiment;
+    return experiment === undefined ? undefined : { ...coreProbe(experiment), namespace: name };
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PlanoutError } from '../core/errors.js';
-import type { ExperimentInputs, LogExtras } from '../core/experiment.js';
+import type { Experiment as CoreExperiment, ExperimentInputs, LogExtras } from '../core/experiment.js';
 import type { SimpleNamespace } from '../core/namespace.js';
 import type { ExperimentInstanceOf, ExperimentType } from './experiment.decorator.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
@@ -25,24 +25,31 @@ export class PlanoutService {
     return currentContext() !== undefined;
   }
 
-  /** The current request's instance of `experiment`. */
-  experiment<C extends ExperimentType>(experiment: C): ExperimentInstanceOf<C> {
-    return this.context(experiment).experiment(experiment) as ExperimentInstanceOf<C>;
+  /**
+   * The current request's instance of `experiment`: a class, or the name of a data-defined
+   * experiment (unknown names throw `PlanoutUnknownExperimentError`).
+   */
+  experiment<C extends ExperimentType>(experiment: C): ExperimentInstanceOf<C>;
+  experiment(name: string): CoreExperiment;
+  experiment(experiment: ExperimentType | string): CoreExperiment {
+    return this.context(experiment).experiment(experiment);
   }
 
-  /** The current request's instance of `namespace`. */
-  namespace<N extends SimpleNamespace>(namespace: NamespaceType<N>): N {
-    return this.context(namespace).namespace(namespace) as N;
+  /** The current request's instance of `namespace` (a class, or a data-defined namespace's name). */
+  namespace<N extends SimpleNamespace>(namespace: NamespaceType<N>): N;
+  namespace(name: string): SimpleNamespace;
+  namespace(namespace: NamespaceType | string): SimpleNamespace {
+    return this.context(namespace).namespace(namespace);
   }
 
-  /** Logs the exposure of the current unit to `experiment` now (with optional extras). */
-  logExposure(experiment: ExperimentType, extras?: LogExtras): void {
-    this.experiment(experiment).logExposure(extras);
+  /** Logs the exposure of the current unit to `experiment` (class or name) now (with optional extras). */
+  logExposure(experiment: ExperimentType | string, extras?: LogExtras): void {
+    this.experiment(experiment as string).logExposure(extras);
   }
 
-  /** Logs an event (a conversion, a click) of the current unit in `experiment`; never deduplicated. */
-  logEvent(experiment: ExperimentType, eventType: string, extras?: LogExtras): void {
-    this.experiment(experiment).logEvent(eventType, extras);
+  /** Logs an event (a conversion, a click) of the current unit in `experiment` (class or name); never deduplicated. */
+  logEvent(experiment: ExperimentType | string, eventType: string, extras?: LogExtras): void {
+    this.experiment(experiment as string).logEvent(eventType, extras);
   }
 
   /** Turns auto-exposure off for the rest of the current request. */
@@ -60,15 +67,17 @@ export class PlanoutService {
    * A new instance of `experiment` for explicit `inputs`, outside any request; it logs
    * through the module's sink and cache like a request's.
    */
-  create<C extends ExperimentType>(experiment: C, inputs: InputsArg<C>, options: { autoExposureLogging?: boolean } = {}): ExperimentInstanceOf<C> {
+  create<C extends ExperimentType>(experiment: C, inputs: InputsArg<C>, options?: { autoExposureLogging?: boolean }): ExperimentInstanceOf<C>;
+  create(name: string, inputs: ExperimentInputs, options?: { autoExposureLogging?: boolean }): CoreExperiment;
+  create(experiment: ExperimentType | string, inputs: ExperimentInputs, options: { autoExposureLogging?: boolean } = {}): CoreExperiment {
     const context = new PlanoutRequestContext(
       this.registry,
       undefined,
       undefined,
       options.autoExposureLogging ?? this.registry.autoExposureLogging,
-      inputs as ExperimentInputs,
+      inputs,
     );
-    return context.experiment(experiment) as ExperimentInstanceOf<C>;
+    return context.experiment(experiment);
   }
 
   /** Runs `fn` with a context for `inputs`, so services it calls see it as the current request. */
@@ -88,7 +97,7 @@ export class PlanoutService {
     return this.dispatcher.whenIdle();
   }
 
-  private context(type: Function): PlanoutRequestContext {
+  private context(type: Function | string): PlanoutRequestContext {
     const context = currentContext();
     if (context === undefined) {
       const hint = this.registry.asyncContext ? '' : ' (asyncContext is off: set PlanoutModule asyncContext: true for services called from handlers)';
@@ -98,7 +107,7 @@ export class PlanoutService {
           'in microservice handlers of a hybrid app, pass { inheritAppConfig: true } to connectMicroservice() ' +
           `or add @UseInterceptors(PlanoutInterceptor)${hint}`,
         {
-        experiment: type.name,
+        experiment: typeof type === 'string' ? type : type.name,
       });
     }
     return context;

@@ -11,8 +11,9 @@ import type { PlanoutOverrides } from './qa-overrides.js';
  * experiments that the handler or its services touch are assigned.
  */
 export class PlanoutRequestContext {
-  private experiments: Map<Function, CoreExperiment> | undefined;
-  private namespaces: Map<Function, SimpleNamespace> | undefined;
+  // Keyed by class, or by name for data-defined ones.
+  private experiments: Map<Function | string, CoreExperiment> | undefined;
+  private namespaces: Map<Function | string, SimpleNamespace> | undefined;
   private moduleInputs: ExperimentInputs | undefined;
   // Read once, on the first experiment built; null when the request carries none.
   private overrides: PlanoutOverrides | null | undefined;
@@ -33,21 +34,23 @@ export class PlanoutRequestContext {
     return this.autoExposure;
   }
 
-  /** This request's instance of `type`, assigned on first use. */
-  experiment(type: Function): CoreExperiment {
+  /** This request's instance of `type` (a class or a data-defined experiment's name), assigned on first use. */
+  experiment(type: Function | string): CoreExperiment {
     let instance = this.experiments?.get(type);
     if (instance === undefined) {
-      instance = this.registry.createExperiment(type, this);
+      const factory = this.registry.experimentFactory(type, this);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
       (this.experiments ??= new Map()).set(type, instance);
     }
     return instance;
   }
 
-  /** This request's instance of namespace `type`, routed on first use. */
-  namespace(type: Function): SimpleNamespace {
+  /** This request's instance of namespace `type` (a class or a data-defined namespace's name), routed on first use. */
+  namespace(type: Function | string): SimpleNamespace {
     let instance = this.namespaces?.get(type);
     if (instance === undefined) {
-      instance = this.registry.createNamespace(type, this);
+      const factory = this.registry.namespaceFactory(type, this);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
       (this.namespaces ??= new Map()).set(type, instance);
     }
     return instance;
@@ -68,18 +71,16 @@ export class PlanoutRequestContext {
   }
 
   /**
-   * The QA overrides of experiment `name` in this request, if any: read from HTTP requests
-   * (GraphQL included), never from message payloads or outside a request.
+   * This request's QA overrides, if any, read on the first experiment built: from HTTP
+   * requests (GraphQL included), never from message payloads or outside a request.
    */
-  overridesFor(name: string): Record<string, unknown> | undefined {
+  private requestOverrides(): PlanoutOverrides | undefined {
     if (this.overrides === undefined) {
       const type = this.execution?.getType<string>();
       const fromHttp = (type === 'http' || type === 'graphql') && isObject(this.input);
       this.overrides = fromHttp ? (this.registry.readOverrides(this.input as object, this.execution) ?? null) : null;
     }
-    if (this.overrides === null || !Object.hasOwn(this.overrides, name)) return undefined;
-    const params = this.overrides[name]!;
-    return Object.keys(params).length > 0 ? params : undefined;
+    return this.overrides ?? undefined;
   }
 
   private resolve(resolver: PlanoutInputResolver): ExperimentInputs {

@@ -2,7 +2,7 @@ import { Experiment as CoreExperiment, type ExperimentInputs, type ExperimentPar
 import type { Assignment } from '../core/assignment.js';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import type { ExperimentDefinition } from './experiment.decorator.js';
-import { assignUnlessUnitMissing, UNIT_MISSING } from './missing-unit.js';
+import { assignUnlessUnitMissing, overriddenOr, UNIT_MISSING } from './missing-unit.js';
 
 /** What the module knows of one registered `@Experiment` class, computed at bootstrap. */
 export interface DefinitionBinding {
@@ -11,7 +11,6 @@ export interface DefinitionBinding {
   readonly salt: string;
   readonly checksum: string;
   readonly paramNames: readonly string[] | undefined;
-  readonly log: (record: PlanoutLogRecord) => void;
   /** Declared unit inputs; undeclared units are inferred from the `unit` arguments `assign` draws with. */
   readonly units: readonly string[] | undefined;
   /** Called once per instance whose unit is missing. */
@@ -20,13 +19,13 @@ export interface DefinitionBinding {
 
 /**
  * The per-request PlanOut experiment of an `@Experiment` class: the core lifecycle, with
- * `assign` delegated to the singleton and records sent to the dispatcher.
+ * `assign` delegated to the singleton and records sent where the registry says.
  */
 export class RequestExperiment<
   TParams extends ExperimentParams = ExperimentParams,
   TInputs extends ExperimentInputs = ExperimentInputs,
 > extends CoreExperiment<TParams, TInputs> {
-  private hasOverrides = false;
+  private sendRecord: (record: PlanoutLogRecord) => void = () => undefined;
   private unitMissing = false;
 
   constructor(
@@ -78,24 +77,12 @@ export class RequestExperiment<
     return this.binding.checksum;
   }
 
-  override setOverrides(overrides: Record<string, unknown>): void {
-    super.setOverrides(overrides);
-    this.hasOverrides = Object.keys(overrides).length > 0;
-  }
-
-  protected override buildRecord(event: string, extras?: Record<string, unknown>): PlanoutLogRecord {
-    const record = super.buildRecord(event, extras);
-    // Forced params are not a random assignment: let analysis drop them.
-    if (this.hasOverrides) record.overridden = true;
-    return record;
+  /** Where records go (set by the registry before the first read). */
+  sendRecordsTo(send: (record: PlanoutLogRecord) => void): void {
+    this.sendRecord = send;
   }
 
   protected override log(record: PlanoutLogRecord): void {
-    this.binding.log(record);
+    this.sendRecord(record);
   }
-}
-
-/** The forced value of `name`, else `defaultValue`. */
-export function overriddenOr(overrides: Record<string, unknown>, name: string, defaultValue: unknown): unknown {
-  return Object.hasOwn(overrides, name) ? overrides[name] : defaultValue;
 }

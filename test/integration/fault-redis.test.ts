@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { INestApplication } from '@nestjs/common';
 import { createClient } from '@keyv/redis';
 import { randomUUID } from 'node:crypto';
-import { ExposureDispatcher, InMemorySink, PlanoutMetrics } from '../../src/index.js';
+import { InMemorySink, PlanoutMetrics } from '../../src/index.js';
+import { ExposureDispatcher } from '../../src/nest/exposure-dispatcher.js';
 import { createRedisExposureCache, type RedisExposureCache } from '../../src/nest/caches/redis-exposure.cache.js';
 import { CapturingLogger } from '../unit/sinks/fixtures.js';
 import { hitUnits, startFaultApp, units } from './support/fault-app.js';

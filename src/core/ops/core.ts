@@ -44,6 +44,11 @@ export interface OperatorContext extends RandomContext {
   defaultSalt(valueNode: PlanoutObject, varName: string): boolean;
   /** The parameter being set, named in error messages. */
   currentParam: string | undefined;
+  /**
+   * Whether the host lets `operator` draw (its assignment's `drawFilter`); when it does not,
+   * the script stops out of the experiment before anything is hashed. Absent: always.
+   */
+  mayDraw?(operator: RandomOperatorLike): boolean;
   /** Ends the script (`return`); `inExperiment` becomes the given truth. */
   stop(inExperiment: boolean): never;
   /** Throws a PlanoutError naming the experiment and the current parameter. */
@@ -68,7 +73,11 @@ export function simpleOperator(run: (args: PlanoutObject, context: OperatorConte
 
 /** Adapts a random operator class: arguments are evaluated, then the draw runs in the script's context. */
 export function randomOperator(RandomClass: new (args: never) => RandomOperatorLike): OperatorFn {
-  return (node, context) => new RandomClass(context.evaluateArgs(node) as never).execute(context) as PlanoutValue;
+  return (node, context) => {
+    const operator = new RandomClass(context.evaluateArgs(node) as never);
+    if (context.mayDraw !== undefined && !context.mayDraw(operator)) context.stop(false);
+    return operator.execute(context) as PlanoutValue;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { trace, type Attributes } from '@opentelemetry/api';
 import type { PlanoutLogRecord } from '../../core/log-record.js';
 import { stableStringify } from '../dedupe-key.js';
 import { PlanoutMetrics } from '../planout-metrics.js';
-import { PlanoutRegistry } from '../planout.registry.js';
+import { PlanoutCatalog } from '../planout-catalog.js';
 
 /** The OpenTelemetry semantic-convention event of a feature flag evaluation. */
 export const FEATURE_FLAG_EVENT = 'feature_flag.evaluation';
@@ -37,11 +37,10 @@ export function exposureEventAttributes(record: PlanoutLogRecord, namespace?: st
 @Injectable()
 export class PlanoutOpenTelemetry implements OnModuleDestroy {
   private readonly stopListening: () => void;
-  private namespaces: readonly string[] | undefined;
 
   constructor(
     metrics: PlanoutMetrics,
-    private readonly registry: PlanoutRegistry,
+    private readonly catalog: PlanoutCatalog,
   ) {
     this.stopListening = metrics.addListener({
       // `enqueued` runs on the request path, where the request's span is the active one.
@@ -49,21 +48,12 @@ export class PlanoutOpenTelemetry implements OnModuleDestroy {
         if (outcome !== 'enqueued' || record.event !== 'exposure') return;
         const span = trace.getActiveSpan();
         if (span === undefined || !span.isRecording()) return;
-        span.addEvent(FEATURE_FLAG_EVENT, exposureEventAttributes(record, this.namespaceOf(record.name)));
+        span.addEvent(FEATURE_FLAG_EVENT, exposureEventAttributes(record, this.catalog.namespaceOf(record.name)));
       },
     });
   }
 
   onModuleDestroy(): void {
     this.stopListening();
-  }
-
-  /** Namespace members are named `<namespace>-<experiment>` by the core. */
-  private namespaceOf(experiment: string): string | undefined {
-    this.namespaces ??= this.registry
-      .probeSources()
-      .filter((source) => source.kind === 'namespace')
-      .map((source) => source.name);
-    return this.namespaces.find((ns) => experiment.startsWith(`${ns}-`));
   }
 }

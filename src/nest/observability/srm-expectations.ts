@@ -21,6 +21,8 @@ export interface AssignmentProbe {
 export interface ProbeSource {
   readonly kind: 'experiment' | 'namespace';
   readonly name: string;
+  /** A data-defined source's compiled definition: another object once a reload changed it. */
+  readonly definition?: object;
   probe(inputs: ExperimentInputs): AssignmentProbe | undefined;
 }
 
@@ -44,6 +46,11 @@ export interface ExpectationOptions {
   units?: number;
   /** Params with more distinct values are not checked (default 32). */
   maxValues?: number;
+  /**
+   * Time each source may spend on synthetic units (default 500 ms): a costly script is
+   * learnt from the units run by then, and never stalls bootstrap or a reload for long.
+   */
+  maxMsPerSource?: number;
 }
 
 /** What set a param last in one unit: a weighted operator (with its arguments) or a computed value. */
@@ -215,11 +222,14 @@ interface ParamTally {
 export function deriveExpectations(sources: readonly ProbeSource[], options: ExpectationOptions = {}): ParamExpectation[] {
   const units = options.units ?? 4_000;
   const maxValues = options.maxValues ?? 32;
+  const maxMs = options.maxMsPerSource ?? 500;
   const experiments = new Map<string, ExperimentTally>();
   for (const source of sources) {
     const names = new Set<string>();
     const reached = new Set<string>();
+    const started = performance.now();
     for (let unit = 1; unit <= units; unit++) {
+      if (performance.now() - started > maxMs) break;
       // Enough once every param seen so far comes from one weighted draw for every unit in:
       // the weights give the shares, and more units would change nothing.
       if (unit === EARLY_CHECK_UNITS + 1 && [...reached].every((name) => exactSoFar(experiments.get(name)!))) break;

@@ -6,8 +6,9 @@ import type { PlanoutModuleOptions } from '../planout-options.interface.js';
 import { PlanoutMetrics } from '../planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from '../planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from '../planout.constants.js';
+import { PlanoutDefinitions } from '../definitions/planout-definitions.js';
 import { PlanoutRegistry } from '../planout.registry.js';
-import { deriveExpectations, type ParamExpectation } from './srm-expectations.js';
+import { deriveExpectations, type ExpectationOptions, type ParamExpectation, type ProbeSource } from './srm-expectations.js';
 
 /** One param's test: the p-value of the observed exposure counts against the expected shares. */
 export interface SrmResult {
@@ -19,6 +20,12 @@ export interface SrmResult {
 
 /** Re-test at most this often while exposures arrive (reads of `results()` always re-test). */
 const EVALUATE_INTERVAL_MS = 1_000;
+
+/** A data-defined source as last derived: its compiled definition and the experiments it gave counters to. */
+interface DerivedSource {
+  readonly definition: object;
+  readonly experiments: readonly string[];
+}
 
 interface ParamCounter {
   readonly expectation: ParamExpectation;
@@ -35,7 +42,9 @@ interface ParamCounter {
  * a chi-square goodness-of-fit test (a homogeneity test against the synthetic sample when the
  * shares were estimated). With at least `minExposures` exposures and p below
  * `pValueThreshold`, the param is in {@link alarms}; a warning is logged when it enters or
- * leaves. Memory: a fixed set of counters per param, whatever the traffic.
+ * leaves. Data-defined experiments and namespaces are learnt at bootstrap too, and again
+ * after a reload that changed them (their counts start over: the split may have changed);
+ * removed ones stop being tested. Memory: a fixed set of counters per param, whatever the traffic.
  */
 @Injectable()
 export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestroy {
@@ -44,6 +53,12 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   private readonly minExposures: number;
   private readonly threshold: number;
   private stopListening: (() => void) | undefined;
+  private stopFollowing: (() => void) | undefined;
+  /** Data-defined sources by `kind:name`, as last derived. */
+  private readonly derived = new Map<string, DerivedSource>();
+  private following: Promise<void> | undefined;
+  private followAgain = false;
+  private closed = false;
   private lastEvaluated = 0;
   private dirty = false;
   private latest: SrmResult[] = [];
@@ -52,6 +67,7 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   constructor(
     private readonly registry: PlanoutRegistry,
     private readonly metrics: PlanoutMetrics,
+    private readonly definitions: PlanoutDefinitions,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: PlanoutModuleOptions,
   ) {
     const srm = options.srm === false ? {} : (options.srm ?? {});
@@ -64,31 +80,30 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
     return this.options.srm !== false;
   }
 
-  /** After every module's `onModuleInit`: the registry has resolved the experiments. */
+  /** After every module's `onModuleInit`: the registry has resolved the experiments (and loaded the definitions). */
   onApplicationBootstrap(): void {
     if (!this.enabled || this.stopListening !== undefined) return;
-    const srm = this.options.srm || {};
-    const expectations = deriveExpectations(this.registry.probeSources(), { units: srm.syntheticUnits, maxValues: srm.maxValues });
-    for (const expectation of expectations) {
-      const list = this.counters.get(expectation.experiment) ?? [];
-      list.push({
-        expectation,
-        index: new Map(expectation.labels.map((label, i) => [label, i])),
-        counts: new Array<number>(expectation.labels.length + 1).fill(0),
-        exposures: 0,
-      });
-      this.counters.set(expectation.experiment, list);
-    }
-    if (this.counters.size === 0) return;
+    for (const source of this.registry.probeSources()) this.learn(source);
     this.stopListening = this.metrics.addListener({
       record: (outcome, record) => {
         if (outcome === 'accepted' && record.event === 'exposure' && record.overridden !== true) this.count(record);
       },
     });
+    this.stopFollowing = this.definitions.onSwap(() => this.follow());
   }
 
   onModuleDestroy(): void {
+    this.closed = true;
     this.stopListening?.();
+    this.stopFollowing?.();
+  }
+
+  /**
+   * Resolves once the expectations follow the definitions serving now (after a reload,
+   * changed data definitions are learnt again in the background).
+   */
+  async settled(): Promise<void> {
+    while (this.following !== undefined) await this.following;
   }
 
   /** The params it tests and their expectations (what was learnt at bootstrap). */
@@ -105,6 +120,66 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   /** The params in alarm now: at least `minExposures` exposures and p below the threshold. */
   alarms(): SrmResult[] {
     return this.results().filter((r) => this.isAlarm(r));
+  }
+
+  private get expectationOptions(): ExpectationOptions {
+    const srm = this.options.srm || {};
+    return { units: srm.syntheticUnits, maxValues: srm.maxValues };
+  }
+
+  /** Derives one source's expectations and starts counting them (from zero). */
+  private learn(source: ProbeSource): void {
+    const expectations = deriveExpectations([source], this.expectationOptions);
+    const experiments = new Set<string>();
+    for (const expectation of expectations) {
+      experiments.add(expectation.experiment);
+      const list = this.counters.get(expectation.experiment) ?? [];
+      list.push({
+        expectation,
+        index: new Map(expectation.labels.map((label, i) => [label, i])),
+        counts: new Array<number>(expectation.labels.length + 1).fill(0),
+        exposures: 0,
+      });
+      this.counters.set(expectation.experiment, list);
+    }
+    if (source.definition !== undefined) this.derived.set(`${source.kind}:${source.name}`, { definition: source.definition, experiments: [...experiments] });
+  }
+
+  private forget(key: string): void {
+    for (const experiment of this.derived.get(key)?.experiments ?? []) this.counters.delete(experiment);
+    this.derived.delete(key);
+    this.dirty = true;
+  }
+
+  /** After a reload: learn the data definitions that changed, forget the removed ones. */
+  private follow(): void {
+    if (this.following !== undefined) {
+      this.followAgain = true;
+      return;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.followAgain = false;
+        const current = new Map<string, ProbeSource>();
+        for (const source of this.registry.probeSources()) {
+          if (source.definition !== undefined) current.set(`${source.kind}:${source.name}`, source);
+        }
+        for (const key of [...this.derived.keys()]) if (!current.has(key)) this.forget(key);
+        for (const [key, source] of current) {
+          if (this.closed) return;
+          if (this.derived.get(key)?.definition === source.definition) continue;
+          this.forget(key);
+          // Running synthetic units is synchronous: one source at a time, letting requests in between.
+          await new Promise((resolve) => setImmediate(resolve));
+          this.learn(source);
+        }
+      } while (this.followAgain && !this.closed);
+    };
+    this.following = run()
+      .catch((error: unknown) => this.logger.error(`Planout SRM expectations not updated after a reload: ${(error as Error).message}`))
+      .finally(() => {
+        this.following = undefined;
+      });
   }
 
   private count(record: PlanoutLogRecord): void {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import { ExposureDispatcher, JsonLinesFileSink, PlanoutMetrics, PlanoutModule, PlanoutSrmMonitor, PlanoutService } from '../../../src/index.js';
+import { JsonLinesFileSink, PlanoutMetrics, PlanoutModule, PlanoutSrmMonitor, PlanoutService } from '../../../src/index.js';
+import { ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { BannerNamespace, CheckoutButtonExperiment, Exp1, GermanyExperiment, PriceExperiment, userInputs } from '../../../sample-app/experiments.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'planout-srm-'));
