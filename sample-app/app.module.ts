@@ -3,8 +3,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { FolderDefinitionSource, PlanoutMetrics, PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
+import { FolderDefinitionSource, PlanoutModule, type ExposureCache, type LogSink, type PlanoutModuleOptions } from '../src/index.js';
 import { PlanoutHealthIndicator } from '../src/nest/health/index.js';
+import { PlanoutOpenTelemetry } from '../src/opentelemetry.js';
+import { PLANOUT_PROMETHEUS_REGISTRY, PlanoutPrometheus } from '../src/prometheus.js';
+import { Registry } from 'prom-client';
 import { AppController, CheckoutService } from './app.controller.js';
 import { DynamicController } from './dynamic.controller.js';
 import { HealthController } from './health.controller.js';
@@ -39,13 +42,11 @@ export function definitionsDir(env: NodeJS.ProcessEnv = process.env): string {
  * signed QA overrides.
  */
 export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promise<PlanoutModuleOptions> {
-  // One set of counters for the module and the backends built here.
-  const metrics = new PlanoutMetrics();
   let exposureCache: ExposureCache | undefined;
   let logSink: LogSink | undefined;
   if (env.REDIS_URL) {
     const { createRedisExposureCache } = await import('../src/redis.js');
-    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX, metrics });
+    exposureCache = createRedisExposureCache({ url: env.REDIS_URL, keyPrefix: env.PLANOUT_REDIS_PREFIX });
   }
   if (env.DATABASE_URL && env.PLANOUT_KAFKA_BROKERS) {
     throw new Error('DATABASE_URL and PLANOUT_KAFKA_BROKERS are both set: choose one log sink');
@@ -53,15 +54,15 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
   if (env.DATABASE_URL) {
     const { createPostgresLogSink } = await import('../src/postgres.js');
     const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
-    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize, metrics });
+    logSink = createPostgresLogSink({ connectionString: env.DATABASE_URL, maxQueueSize });
   }
   if (env.PLANOUT_KAFKA_BROKERS) {
     const { createKafkaLogSink } = await import('../src/kafka.js');
     const maxQueueSize = env.PLANOUT_MAX_QUEUE ? Number(env.PLANOUT_MAX_QUEUE) : undefined;
-    logSink = createKafkaLogSink({ brokers: env.PLANOUT_KAFKA_BROKERS, topic: env.PLANOUT_KAFKA_TOPIC || undefined, maxQueueSize, metrics });
+    logSink = createKafkaLogSink({ brokers: env.PLANOUT_KAFKA_BROKERS, topic: env.PLANOUT_KAFKA_TOPIC || undefined, maxQueueSize });
   }
+  // The backends count into the module's PlanoutMetrics: no instance to pass around.
   return {
-    metrics,
     overrides: env.PLANOUT_QA_SECRET ? { secret: env.PLANOUT_QA_SECRET } : undefined,
     experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
     namespaces: [BannerNamespace],
@@ -78,6 +79,15 @@ export async function sampleOptions(env: NodeJS.ProcessEnv = process.env): Promi
 @Module({
   imports: [PlanoutModule.forRootAsync({ useFactory: () => sampleOptions() }), TerminusModule],
   controllers: [AppController, DynamicController, HealthController],
-  providers: [CheckoutService, PlanoutHealthIndicator],
+  providers: [
+    CheckoutService,
+    PlanoutHealthIndicator,
+    PlanoutPrometheus,
+    // A registry per app (tests start several in one process); leave this provider out to
+    // report into prom-client's global `register` next to your other metrics.
+    { provide: PLANOUT_PROMETHEUS_REGISTRY, useFactory: () => new Registry() },
+    // Exposures as span events when an OpenTelemetry SDK is running; nothing otherwise.
+    PlanoutOpenTelemetry,
+  ],
 })
 export class AppModule {}

@@ -1,15 +1,18 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Header } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { PlanoutMetrics, type PlanoutMetricsSnapshot } from '../src/index.js';
 import { PlanoutHealthIndicator } from '../src/nest/health/index.js';
+import { PlanoutPrometheus } from '../src/prometheus.js';
+import { prometheusContentType } from 'prom-client';
 
-/** Operations endpoints: a Terminus health check of the exposure pipeline, and its counters. */
+/** Operations endpoints: a Terminus health check of the exposure pipeline, its Prometheus metrics and its counters as JSON. */
 @Controller()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly planout: PlanoutHealthIndicator,
     private readonly metrics: PlanoutMetrics,
+    private readonly prometheus: PlanoutPrometheus,
   ) {}
 
   @Get('health')
@@ -19,6 +22,12 @@ export class HealthController {
   }
 
   @Get('metrics')
+  @Header('content-type', prometheusContentType)
+  scrape(): Promise<string> {
+    return this.prometheus.metrics();
+  }
+
+  @Get('metrics/json')
   counters(): PlanoutMetricsSnapshot {
     return this.metrics.snapshot();
   }

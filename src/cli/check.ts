@@ -2,7 +2,7 @@ import { Assignment } from '../core/assignment.js';
 import { Interpreter, OperatorRegistry } from '../core/interpreter.js';
 import { stringifyPlanoutJson } from '../core/json.js';
 import { hasOwn, isPlainObject, toNumber, isPyNumber, type PlanoutObject, type PlanoutValue } from '../core/values.js';
-import { chiSquareTest, type ChiSquareResult } from './chi-square.js';
+import { chiSquareTest, type ChiSquareResult } from '../core/stats/chi-square.js';
 
 export interface CheckOptions {
   /** How many synthetic units to run (default 10 000). */

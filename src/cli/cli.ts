@@ -7,6 +7,7 @@ import { parsePlanoutJson, stringifyPlanoutJson } from '../core/json.js';
 import { isPlainObject, type PlanoutObject } from '../core/values.js';
 import { checkDistribution } from './check.js';
 import { checkReportJson, formatCheckReport } from './format.js';
+import { buildLogReport, formatLogReport, readJsonLines, readPostgres } from './report.js';
 
 export interface CliOutput {
   stdout(text: string): void;
@@ -27,12 +28,19 @@ export const USAGE = `Usage:
       (uniformChoice, weightedChoice, bernoulliTrial) and a chi-square p-value.
       --input sets another input for every unit (the value is read as JSON, else as a string);
       --salt is the experiment salt (default: the file name without extension).
+  nestjs-planout report <planout-exposures.jsonl | postgres://...> [--table planout_log] [--definitions DIR] [--json]
+      Reads an exposure log (a JSON-lines file, or the PostgresSink table --table, default planout_log)
+      as a stream and prints per experiment (name, salt, checksum) the exposed units (distinct inputs),
+      the units per param value, and per event type the count and the sums of numeric extra_data
+      fields, overall and per arm (each event joined to its unit's exposure). With --definitions,
+      the chi-square SRM p-value of each param whose weights the definition DIR/<experiment>.planout
+      (or .json) fixes. QA-overridden records are left out.
 `;
 
 class UsageError extends Error {}
 
-/** Runs one command line; returns the exit code. */
-export function runCli(argv: readonly string[], out: CliOutput): number {
+/** Runs one command line; returns the exit code (a promise of it for `report`, which streams). */
+export function runCli(argv: readonly string[], out: CliOutput): number | Promise<number> {
   try {
     const [command, ...rest] = argv;
     switch (command) {
@@ -40,6 +48,8 @@ export function runCli(argv: readonly string[], out: CliOutput): number {
         return compileCommand(rest, out);
       case 'check':
         return checkCommand(rest, out);
+      case 'report':
+        return reportCommand(rest, out);
       case 'help':
       case '--help':
       case '-h':
@@ -105,6 +115,38 @@ function checkCommand(args: readonly string[], out: CliOutput): number {
   } catch (error) {
     return reportError(error, file, source, out);
   }
+}
+
+function reportCommand(args: readonly string[], out: CliOutput): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { table: { type: 'string' }, json: { type: 'boolean' }, definitions: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const source = onlyFile(positionals);
+  const postgres = /^postgres(ql)?:\/\//.test(source);
+  if (values.table !== undefined && !postgres) throw new UsageError('--table applies to a postgres:// source');
+  const records = postgres ? readPostgres(source, values.table ?? 'planout_log') : readJsonLines(source);
+  return buildLogReport(records, { definitions: values.definitions }).then(
+    ({ report, skipped }) => {
+      out.stdout(values.json ? JSON.stringify(report, null, 2) + '\n' : formatLogReport(report, skipped));
+      if (values.json && (skipped.invalid > 0 || skipped.overridden > 0)) {
+        out.stderr(`skipped: ${skipped.invalid} lines that are not log records, ${skipped.overridden} QA-overridden records\n`);
+      }
+      return EXIT_OK;
+    },
+    (error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      out.stderr(`${postgres ? redact(source) : source}: ${code === 'ENOENT' ? 'cannot read: ENOENT' : (error as Error).message}\n`);
+      return EXIT_BAD_INPUT;
+    },
+  );
+}
+
+/** The connection string without its password, for messages. */
+function redact(url: string): string {
+  return url.replace(/(\/\/[^:/@]+):[^@]*@/, '$1:***@');
 }
 
 function onlyFile(positionals: string[]): string {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The `nestjs-planout` command: compile PlanOut-language programs, check their distributions.
+// The `nestjs-planout` command: compile PlanOut-language programs, check their distributions, report on exposure logs.
 import { runCli } from './cli.js';
 
-process.exitCode = runCli(process.argv.slice(2), {
+const status = runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 });
+if (typeof status === 'number') process.exitCode = status;
+else void status.then((code) => (process.exitCode = code));

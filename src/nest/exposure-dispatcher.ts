@@ -50,6 +50,8 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
 
   /** Queues a record; returns at once. */
   enqueue(record: PlanoutLogRecord): void {
+    // Still in the request's async context: observers (OpenTelemetry) see its active span.
+    this.metrics.recordOutcome('enqueued', record);
     this.queue.push(record);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -110,7 +112,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     }
     // Empty unless a backend answers asynchronously: skip the lookup then.
     if (this.inFlight.size !== 0 && this.inFlight.has(key)) {
-      this.metrics.increment('deduplicated');
+      this.metrics.recordOutcome('deduplicated', record);
       return;
     }
     let seen: boolean | Promise<boolean>;
@@ -125,7 +127,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       return;
     }
     if (seen) {
-      this.metrics.increment('deduplicated');
+      this.metrics.recordOutcome('deduplicated', record);
       return;
     }
     const written = this.write(record);
@@ -147,7 +149,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       this.cacheFailed('has', error);
     }
     if (seen) {
-      this.metrics.increment('deduplicated');
+      this.metrics.recordOutcome('deduplicated', record);
       return;
     }
     await this.markAfterWrite(key, this.write(record));
@@ -197,12 +199,12 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       return this.writeFailed(record, error);
     }
     if (!isThenable(result)) {
-      this.metrics.increment('accepted');
+      this.metrics.recordOutcome('accepted', record);
       return true;
     }
     return Promise.resolve(result).then(
       () => {
-        this.metrics.increment('accepted');
+        this.metrics.recordOutcome('accepted', record);
         return true;
       },
       (error: unknown) => this.writeFailed(record, error),

@@ -27,18 +27,29 @@ export {
 } from './experiment.decorator.js';
 export { ExposureCache } from './exposure-cache.interface.js';
 export { LogSink } from './log-sink.interface.js';
-export { PlanoutMetrics, type PlanoutCounter, type PlanoutMetricsSnapshot } from './planout-metrics.js';
+export {
+  PlanoutMetrics,
+  type PlanoutCounter,
+  type PlanoutCounterLabels,
+  type PlanoutMetricsListener,
+  type PlanoutMetricsSnapshot,
+  type PlanoutRecordOutcome,
+} from './planout-metrics.js';
+export { PlanoutSrmMonitor, type SrmResult } from './observability/srm-monitor.js';
+export type { ParamExpectation } from './observability/srm-expectations.js';
 export type {
   NamespaceType,
   PlanoutInputResolver,
   PlanoutModuleOptions,
   PlanoutOverridesOptions,
   PlanoutRequest,
+  PlanoutSrmOptions,
   RequestInputs,
 } from './planout-options.interface.js';
 export { EXPERIMENT_METADATA, MANUAL_EXPOSURE_METADATA, PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 export { PlanoutInterceptor } from './planout.interceptor.js';
 export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsyncOptions, type PlanoutOptionsFactory } from './planout.module-definition.js';
+export { PlanoutCatalog } from './planout-catalog.js';
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutService } from './planout.service.js';
 export { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';

@@ -1,3 +1,5 @@
+import type { PlanoutLogRecord } from '../core/log-record.js';
+
 /** Names of the counters the logging pipeline keeps. */
 export type PlanoutCounter =
   /** Records a sink accepted from the dispatcher (delivery is counted by the sink as `logged`). */
@@ -24,6 +26,27 @@ export type PlanoutCounter =
 
 export type PlanoutMetricsSnapshot = Readonly<Record<PlanoutCounter, number>>;
 
+/** Low-cardinality detail of an increment, e.g. `{ reason: 'overflow' }` for `dropped`. */
+export type PlanoutCounterLabels = Readonly<Record<string, string>>;
+
+/**
+ * What happened to a record in the dispatcher: `enqueued` when an experiment logged it (still
+ * on the request's async context, so the active span is the request's), then `accepted` by
+ * the sink or `deduplicated`.
+ */
+export type PlanoutRecordOutcome = 'enqueued' | 'accepted' | 'deduplicated';
+
+/**
+ * Observes a {@link PlanoutMetrics}: how monitoring (Prometheus, OpenTelemetry, the SRM alarm)
+ * and a backend's own counters report into the module's without anyone passing instances around.
+ * Called synchronously; must not throw (a listener that throws is counted in `lastError` and skipped).
+ */
+export interface PlanoutMetricsListener {
+  counter?(counter: PlanoutCounter, by: number, labels: PlanoutCounterLabels | undefined): void;
+  record?(outcome: PlanoutRecordOutcome, record: PlanoutLogRecord): void;
+  error?(error: unknown): void;
+}
+
 /**
  * Process-local counters of the exposure pipeline. One instance per module, shared by
  * the dispatcher, the sinks and the caches that the module creates.
@@ -45,14 +68,45 @@ export class PlanoutMetrics {
     missingUnit: 0,
   };
   private lastErrorValue: { message: string; at: Date } | undefined;
+  private listeners: readonly PlanoutMetricsListener[] = [];
 
-  increment(counter: PlanoutCounter, by = 1): void {
+  increment(counter: PlanoutCounter, by = 1, labels?: PlanoutCounterLabels): void {
     this.counters[counter] += by;
+    for (const listener of this.listeners) {
+      if (listener.counter !== undefined) this.notify(() => listener.counter!(counter, by, labels));
+    }
+  }
+
+  /** Counts `accepted` / `deduplicated` and tells the listeners which record it was. */
+  recordOutcome(outcome: PlanoutRecordOutcome, record: PlanoutLogRecord): void {
+    if (outcome !== 'enqueued') this.counters[outcome] += 1;
+    for (const listener of this.listeners) {
+      if (listener.record !== undefined) this.notify(() => listener.record!(outcome, record));
+    }
   }
 
   recordError(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     this.lastErrorValue = { message, at: new Date() };
+    for (const listener of this.listeners) {
+      if (listener.error !== undefined) this.notify(() => listener.error!(error));
+    }
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  addListener(listener: PlanoutMetricsListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  private notify(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.lastErrorValue = { message: `metrics listener failed: ${error instanceof Error ? error.message : String(error)}`, at: new Date() };
+    }
   }
 
   get lastError(): { message: string; at: Date } | undefined {

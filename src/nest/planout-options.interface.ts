@@ -141,4 +141,21 @@ export interface PlanoutModuleOptions {
    * experiments run under it too, from their reload dry run on.
    */
   evaluationBudget?: EvaluationBudget;
+  /** The live sample-ratio-mismatch alarm (see {@link PlanoutSrmOptions}); `false` turns it off. Default: on. */
+  srm?: PlanoutSrmOptions | false;
+}
+
+/**
+ * Sample-ratio-mismatch alarm: exposures accepted by the sink are counted per experiment
+ * param and value, and tested against the shares the experiment's weights define (chi-square).
+ */
+export interface PlanoutSrmOptions {
+  /** Exposures of a param before it can alarm. Default 100. */
+  minExposures?: number;
+  /** Alarm below this p-value. Default 0.001. */
+  pValueThreshold?: number;
+  /** Synthetic units run at bootstrap to learn each param's values and shares. Default 4 000. */
+  syntheticUnits?: number;
+  /** Params with more distinct values are not checked. Default 32. */
+  maxValues?: number;
 }

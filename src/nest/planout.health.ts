@@ -3,6 +3,7 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { PlanoutDefinitions, type DefinitionsReport } from './definitions/planout-definitions.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
+import { PlanoutSrmMonitor, type SrmResult } from './observability/srm-monitor.js';
 import { PlanoutMetrics, type PlanoutMetricsSnapshot } from './planout-metrics.js';
 import type { RecentOutcomes } from './sinks/backend-utils.js';
 
@@ -37,6 +38,8 @@ export interface PlanoutHealthData {
   counters: PlanoutMetricsSnapshot;
   /** Whether the exposure cache reaches its store; null when the cache does not say (in-memory). */
   cacheConnected: boolean | null;
+  /** Experiment params in sample-ratio-mismatch alarm (chi-square p below 0.001 after 100 exposures by default). */
+  srm: SrmResult[];
   /** How long the sink's current write has been pending (0: none); null when the sink does not say. */
   writePendingMs: number | null;
   /** Operations of the sink and the cache over their recent window; null when a backend does not say. */
@@ -72,8 +75,9 @@ interface Observable {
  * `maxWritePendingMs` (a hung destination), the sink's or the cache's recent operations
  * fail or time out more than `maxErrorRate` of the time (a hung or flapping backend,
  * whatever its connection state), the exposure cache is disconnected (deduplication is
- * off, exposures are logged again) or a data definition was refused (its last good
- * version, if any, keeps serving); `up` otherwise.
+ * off, exposures are logged again), a data definition was refused (its last good version,
+ * if any, keeps serving), or an experiment param is in sample-ratio-mismatch alarm (`srm`
+ * names it); `up` otherwise.
  */
 @Injectable()
 export class PlanoutHealthIndicator {
@@ -82,6 +86,7 @@ export class PlanoutHealthIndicator {
     private readonly sink: LogSink,
     private readonly cache: ExposureCache,
     private readonly metrics: PlanoutMetrics,
+    @Optional() private readonly srm?: PlanoutSrmMonitor,
     @Optional() private readonly definitions?: PlanoutDefinitions,
   ) {}
 
@@ -111,6 +116,9 @@ export class PlanoutHealthIndicator {
       const serving = error.serving ? 'previous version serving' : 'not serving';
       reasons.push(`definition ${error.kind} "${error.name}" refused (${serving}): ${error.message}`);
     }
+    for (const alarm of data.srm) {
+      reasons.push(`sample ratio mismatch: ${alarm.experiment}.${alarm.param} (p = ${alarm.pValue.toPrecision(3)}, ${alarm.exposures} exposures)`);
+    }
     return reasons.length > 0 ? indicator.degraded({ ...data, reasons }) : indicator.up(data);
   }
 
@@ -124,6 +132,7 @@ export class PlanoutHealthIndicator {
       lastError,
       counters: this.metrics.snapshot(),
       cacheConnected: typeof cache.connected === 'boolean' ? cache.connected : null,
+      srm: this.srm?.alarms() ?? [],
       writePendingMs: typeof sink.writePendingMs === 'number' ? sink.writePendingMs : null,
       recent: { sink: readOutcomes(sink.recentOutcomes), cache: readOutcomes(cache.recentOutcomes) },
       ...(this.definitions !== undefined && { definitions: this.definitions.report() }),

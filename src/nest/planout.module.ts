@@ -8,7 +8,9 @@ import { ExposureCache } from './exposure-cache.interface.js';
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
+import { PlanoutCatalog } from './planout-catalog.js';
 import { PlanoutMetrics } from './planout-metrics.js';
+import { PlanoutSrmMonitor } from './observability/srm-monitor.js';
 import { PlanoutInterceptor } from './planout.interceptor.js';
 import { ConfigurablePlanoutModule, MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PlanoutRegistry } from './planout.registry.js';
@@ -32,12 +34,13 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
       provide: LogSink,
       inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
       useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): LogSink =>
-        options.logSink ?? new JsonLinesFileSink({ path: options.logFile, metrics }),
+        reportInto(options.logSink, metrics) ?? new JsonLinesFileSink({ path: options.logFile, metrics }),
     },
     {
       provide: ExposureCache,
-      inject: [MODULE_OPTIONS_TOKEN],
-      useFactory: (options: PlanoutModuleOptions): ExposureCache => options.exposureCache ?? new InMemoryExposureCache(),
+      inject: [MODULE_OPTIONS_TOKEN, PlanoutMetrics],
+      useFactory: (options: PlanoutModuleOptions, metrics: PlanoutMetrics): ExposureCache =>
+        reportInto(options.exposureCache, metrics) ?? new InMemoryExposureCache(),
     },
     {
       provide: DefinitionSource,
@@ -45,6 +48,8 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
       useFactory: (options: PlanoutModuleOptions): DefinitionSource => options.definitions ?? new StaticDefinitionSource(),
     },
     PlanoutDefinitions,
+    PlanoutSrmMonitor,
+    PlanoutCatalog,
     ExposureDispatcher,
     PlanoutRegistry,
     PlanoutService,
@@ -52,6 +57,23 @@ import { JsonLinesFileSink } from './sinks/json-lines-file.sink.js';
     { provide: APP_INTERCEPTOR, useExisting: PlanoutInterceptor },
   ],
   // The dispatcher and the registry are internals: not exported (tests reach them with `app.get`).
-  exports: [PlanoutService, LogSink, ExposureCache, PlanoutMetrics, DefinitionSource, PlanoutDefinitions, PlanoutInterceptor],
+  // Observability providers of the app read what they need from PlanoutMetrics, PlanoutSrmMonitor and PlanoutCatalog.
+  exports: [
+    PlanoutService,
+    LogSink,
+    ExposureCache,
+    PlanoutMetrics,
+    DefinitionSource,
+    PlanoutDefinitions,
+    PlanoutSrmMonitor,
+    PlanoutCatalog,
+    PlanoutInterceptor,
+  ],
 })
 export class PlanoutModule extends ConfigurablePlanoutModule {}
+
+/** Backends built without `metrics` (they have `useMetrics`) count into the module's. */
+function reportInto<T extends object>(backend: T | undefined, metrics: PlanoutMetrics): T | undefined {
+  (backend as { useMetrics?: (metrics: PlanoutMetrics) => void } | undefined)?.useMetrics?.(metrics);
+  return backend;
+}

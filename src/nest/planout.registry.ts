@@ -23,12 +23,15 @@ import type { PlanoutOverrides } from './qa-overrides.js';
 import { firstMissingUnit, withUnitPolicy } from './missing-unit.js';
 import { RequestExperiment, type DefinitionBinding } from './request-experiment.js';
 import { RequestOverridesReader } from './request-overrides.js';
+import type { AssignmentProbe, ProbeSource } from './observability/srm-expectations.js';
 
 interface ExperimentBinding {
   readonly type: Function;
   readonly name: string;
   readonly salt: string;
   readonly factory: ExperimentFactory;
+  /** Runs the assignment without logging (monitoring: expected shares of the SRM alarm). */
+  readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
 }
 
 /** Builds one experiment for a request from what the request resolved. */
@@ -59,8 +62,7 @@ interface NamespaceBinding {
   readonly name: string;
   readonly primaryUnits: readonly string[];
   readonly create: (inputs: ExperimentInputs) => SimpleNamespace;
-  /** An instance for a unit whose primary unit is missing: routed nowhere, default params, logs nothing. */
-  readonly createUnrouted: (inputs: ExperimentInputs) => SimpleNamespace;
+  readonly probe: (inputs: ExperimentInputs) => AssignmentProbe | undefined;
 }
 
 type ExperimentCtor = new (inputs: ExperimentInputs) => CoreExperiment;
@@ -85,7 +87,7 @@ export class PlanoutRegistry implements OnModuleInit {
   private readonly dataFactories = new WeakMap<object, ExperimentFactory>();
   private readonly log: (record: PlanoutLogRecord) => void;
   private readonly logOverridden: (record: PlanoutLogRecord) => void;
-  private readonly countMissingUnit: () => void;
+  private readonly countMissingUnit: (experiment: string) => void;
   /** The module-wide `units` (checked at bootstrap): those of data-defined experiments. */
   private moduleUnits: readonly string[] | undefined;
   private overridesReader: RequestOverridesReader | undefined;
@@ -113,7 +115,7 @@ export class PlanoutRegistry implements OnModuleInit {
     this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
     this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
-    this.countMissingUnit = () => metrics.increment('missingUnit');
+    this.countMissingUnit = (experiment) => metrics.increment('missingUnit', 1, { experiment });
   }
 
   async onModuleInit(): Promise<void> {
@@ -167,6 +169,31 @@ export class PlanoutRegistry implements OnModuleInit {
     return true;
   }
 
+  /**
+   * The registered experiments and namespaces, and the data-defined ones serving now, to
+   * run off the log (monitoring). A data-defined source carries its compiled definition:
+   * a reload that changed it gives a new one.
+   */
+  probeSources(): ProbeSource[] {
+    const { experiments, namespaces } = this.definitions.snapshot;
+    return [
+      ...[...this.experiments.values()].map((b): ProbeSource => ({ kind: 'experiment', name: b.name, probe: b.probe })),
+      ...[...this.namespaces.values()].map((b): ProbeSource => ({ kind: 'namespace', name: b.name, probe: b.probe })),
+      // Compiled classes carry the module's budget already; a probe logs nothing, so needs no routing.
+      ...[...experiments.values()].map(
+        (c): ProbeSource => ({ kind: 'experiment', name: c.name, definition: c, probe: (inputs) => coreProbe(new c.type(inputs)) }),
+      ),
+      ...[...namespaces.values()].map(
+        (c): ProbeSource => ({ kind: 'namespace', name: c.name, definition: c, probe: namespaceProbe(c.name, (inputs) => new c.type(inputs)) }),
+      ),
+    ];
+  }
+
+  /** The names of the namespaces: class-based, then data-defined ones serving now. */
+  namespaceNames(): string[] {
+    return [...[...this.namespaces.values()].map((b) => b.name), ...this.definitions.snapshot.namespaces.keys()];
+  }
+
   /** Whether `type` is a registered experiment. */
   hasExperiment(type: Function): boolean {
     return this.experiments.has(type);
@@ -188,7 +215,7 @@ export class PlanoutRegistry implements OnModuleInit {
       let factory = this.dataFactories.get(compiled);
       if (factory === undefined) {
         // Units as for a class: module-wide `units`, else inferred from the script's draws.
-        const Build = withUnitPolicy(compiled.type, this.moduleUnits, this.countMissingUnit);
+        const Build = withUnitPolicy(compiled.type, this.moduleUnits, () => this.countMissingUnit(compiled.name));
         factory = this.factory(compiled.name, undefined, (inputs) => new Build(inputs));
         this.dataFactories.set(compiled, factory);
       }
@@ -205,14 +232,16 @@ export class PlanoutRegistry implements OnModuleInit {
   namespaceFactory(type: Function | string, owner: object): NamespaceFactory {
     let build: ((inputs: ExperimentInputs) => SimpleNamespace) | undefined;
     let primaryUnits: readonly string[] = [];
+    let name = '';
     if (typeof type === 'string') {
       const compiled = this.definitions.namespace(owner, type);
       build = (inputs) => new compiled.type(inputs);
       primaryUnits = compiled.primaryUnits;
+      name = compiled.name;
     } else {
       const binding = this.namespaces.get(type);
       build = binding?.create;
-      if (binding !== undefined) primaryUnits = binding.primaryUnits;
+      if (binding !== undefined) ({ primaryUnits, name } = binding);
     }
     if (build === undefined) {
       throw new PlanoutError("is not registered: add it to PlanoutModule's `namespaces`", { experiment: (type as Function).name });
@@ -224,7 +253,7 @@ export class PlanoutRegistry implements OnModuleInit {
       create: (inputs, overrides, autoExposure) => {
         if (firstMissingUnit(inputs, primaryUnits) !== undefined) {
           // Routed nowhere: default params, nothing hashed or logged.
-          this.countMissingUnit();
+          this.countMissingUnit(name);
           return unrouted(create(inputs));
         }
         const namespace = create(inputs);
@@ -256,13 +285,19 @@ export class PlanoutRegistry implements OnModuleInit {
    * The one place that decides `overridden`.
    */
   private route(experiment: CoreExperiment, overrides: Record<string, unknown> | undefined, autoExposure: boolean): void {
-    if (experiment instanceof InterpretedExperiment && this.evaluationBudget !== undefined) experiment.setBudgetDefaults(this.evaluationBudget);
+    this.withBudget(experiment);
     if (overrides !== undefined) experiment.setOverrides(overrides);
     // Forced params are not a random assignment: let analysis drop them.
     const log = overrides === undefined ? this.log : this.logOverridden;
     if (experiment instanceof RequestExperiment) experiment.sendRecordsTo(log);
     else Object.defineProperty(experiment, 'log', { value: log, configurable: true });
     if (!autoExposure) experiment.setAutoExposureLogging(false);
+  }
+
+  /** Interpreted experiments run under the module-wide evaluation budget (under their own). */
+  private withBudget(experiment: CoreExperiment): CoreExperiment {
+    if (experiment instanceof InterpretedExperiment && this.evaluationBudget !== undefined) experiment.setBudgetDefaults(this.evaluationBudget);
+    return experiment;
   }
 
   private async bindExperiment(type: Function): Promise<ExperimentBinding> {
@@ -291,9 +326,19 @@ export class PlanoutRegistry implements OnModuleInit {
       checksum: shortChecksum(source.slice(source.indexOf('\n') + 1)),
       paramNames: definition.getParamNames?.(),
       units,
-      onMissingUnit: this.countMissingUnit,
+      onMissingUnit: () => this.countMissingUnit(name),
     };
-    return { type, name, salt, factory: this.factory(name, options.inputs, (inputs) => new RequestExperiment(bound, inputs)) };
+    return {
+      type,
+      name,
+      salt,
+      factory: this.factory(name, options.inputs, (inputs) => new RequestExperiment(bound, inputs)),
+      // `validateAssignments: false` says assign has side effects: then it is not run on synthetic units either.
+      probe:
+        this.options.validateAssignments === false
+          ? () => undefined
+          : (inputs) => ({ experiment: name, salt, assign: (params) => definition.assign(params as never, inputs) }),
+    };
   }
 
   private bindCoreExperiment(type: ExperimentCtor): ExperimentBinding {
@@ -308,8 +353,14 @@ export class PlanoutRegistry implements OnModuleInit {
     }
     this.requireInputs(name, undefined);
     // The same class under the missing-unit policy (it keeps the class name, the default experiment name).
-    const Checked = withUnitPolicy(type, this.unitsOption(name, undefined), this.countMissingUnit);
-    return { type, name, salt, factory: this.factory(name, undefined, (inputs) => new Checked(inputs)) };
+    const Checked = withUnitPolicy(type, this.unitsOption(name, undefined), () => this.countMissingUnit(name));
+    return {
+      type,
+      name,
+      salt,
+      factory: this.factory(name, undefined, (inputs) => new Checked(inputs)),
+      probe: (inputs) => coreProbe(this.withBudget(new Checked(inputs))),
+    };
   }
 
   private bindNamespace(type: NamespaceCtor): NamespaceBinding {
@@ -329,7 +380,7 @@ export class PlanoutRegistry implements OnModuleInit {
       throw new PlanoutError(`namespace cannot be set up: ${(error as Error).message}`, { experiment: type.name });
     }
     this.requireInputs(name, undefined);
-    return { type, name, primaryUnits, create: (inputs) => new type(inputs), createUnrouted: (inputs) => unrouted(new type(inputs)) };
+    return { type, name, primaryUnits, create: (inputs) => new type(inputs), probe: namespaceProbe(name, (inputs) => new type(inputs)) };
   }
 
   private unitsOption(name: string, own: readonly string[] | undefined): readonly string[] | undefined {
@@ -372,6 +423,23 @@ export class PlanoutRegistry implements OnModuleInit {
       if (error instanceof PlanoutArgumentError) throw error;
     }
   }
+}
+
+/** A core experiment's assignment, run into a given `Assignment` (nothing logged). */
+function coreProbe(experiment: CoreExperiment): AssignmentProbe {
+  const { name, salt } = experiment;
+  const probe: AssignmentProbe = { experiment: name, salt, assign: (params) => experiment.assign(params, experiment.inputs) };
+  if (!(experiment instanceof InterpretedExperiment)) return probe;
+  // Its script says the weights (loadScript is the class's own, protected: read, never run).
+  return { ...probe, script: () => (experiment as unknown as { loadScript(): unknown }).loadScript() };
+}
+
+/** A namespace's probe: the experiment it routes the unit to, if any. */
+function namespaceProbe(name: string, build: (inputs: ExperimentInputs) => SimpleNamespace): ProbeSource['probe'] {
+  return (inputs) => {
+    const experiment = build(inputs).currentExperiment;
+    return experiment === undefined ? undefined : { ...coreProbe(experiment), namespace: name };
+  };
 }
 
 /**

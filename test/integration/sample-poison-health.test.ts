@@ -72,7 +72,7 @@ async function post(url: string, body: string): Promise<number> {
 }
 
 async function metricsOf(base: string): Promise<Record<string, number>> {
-  return (await (await fetch(`${base}/metrics`)).json()) as Record<string, number>;
+  return (await (await fetch(`${base}/metrics/json`)).json()) as Record<string, number>;
 }
 
 interface HealthSample {

@@ -191,7 +191,7 @@ describe('SIGTERM to the sample app in each state of its PostgreSQL sink', () =>
     const during = await expose(app.base, units(`${schema}-during`, 300), 4);
     // Requests never fail because the log is full.
     expect(during).toHaveLength(300);
-    const metrics = (await (await fetch(`${app.base}/metrics`)).json()) as Record<string, number>;
+    const metrics = (await (await fetch(`${app.base}/metrics/json`)).json()) as Record<string, number>;
     expect(metrics.dropped).toBeGreaterThan(0);
     expect(metrics.failed).toBe(metrics.dropped);
     await until(() => /retrying in \d+ms/.test(app.output()), 10_000);

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 
 // Packages that users install only for the backend they choose.
-const OPTIONAL = ['pg', '@keyv/redis', 'keyv', 'cache-manager', '@nestjs/terminus', 'kafkajs'];
+const OPTIONAL = ['pg', '@keyv/redis', 'keyv', 'cache-manager', '@nestjs/terminus', 'kafkajs', 'prom-client', '@opentelemetry/api'];
 
 /** Every package a module loads at run time (type-only imports excluded), following relative imports. */
 function runtimeImports(entry: string, seen = new Set<string>(), packages = new Set<string>()): Set<string> {
@@ -31,6 +31,8 @@ describe('optional backend packages', () => {
   it('the backend subpaths do load them (the check can fail)', () => {
     expect([...runtimeImports(resolve('src/postgres.ts'))]).toContain('pg');
     expect([...runtimeImports(resolve('src/redis.ts'))]).toContain('@keyv/redis');
+    expect([...runtimeImports(resolve('src/prometheus.ts'))]).toContain('prom-client');
+    expect([...runtimeImports(resolve('src/opentelemetry.ts'))]).toContain('@opentelemetry/api');
     expect([...runtimeImports(resolve('src/kafka.ts'))]).toContain('kafkajs');
   });
 });

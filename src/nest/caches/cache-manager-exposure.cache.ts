@@ -60,7 +60,7 @@ export class CacheManagerExposureCache extends ExposureCache {
   readonly operationTimeoutMs: number;
   protected readonly cache: CacheManagerCache;
   private readonly disconnectOnClose: boolean;
-  private readonly metrics: PlanoutMetrics | undefined;
+  private metrics: PlanoutMetrics | undefined;
   private readonly limited: RateLimitedLogger;
   /**
    * cache-manager swallows store errors on `get` (it returns `undefined` and emits a
@@ -96,6 +96,11 @@ export class CacheManagerExposureCache extends ExposureCache {
   /** The last store failure or timeout (kept after recovery; compare its time). */
   get lastError(): { message: string; at: Date } | undefined {
     return this.lastErrorValue;
+  }
+
+  /** Called by `PlanoutModule`: a cache built without `metrics` reports into the module's counters. */
+  useMetrics(metrics: PlanoutMetrics): void {
+    this.metrics ??= metrics;
   }
 
   /**

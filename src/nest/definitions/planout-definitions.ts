@@ -71,6 +71,7 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   private again = false;
   private closed = false;
   private lastReloadAt: Date | undefined;
+  private readonly swapListeners = new Set<(snapshot: DefinitionSnapshot) => void>();
   // Retries start once bootstrap is done (the first read failing must not delay it).
   private started = false;
   private readonly debounceMs: number;
@@ -100,6 +101,15 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
   /** The definitions serving now. */
   get snapshot(): DefinitionSnapshot {
     return this.current;
+  }
+
+  /**
+   * Calls `listener` after every swap to a new snapshot (monitoring follows the serving
+   * definitions). Returns the function that removes it.
+   */
+  onSwap(listener: (snapshot: DefinitionSnapshot) => void): () => void {
+    this.swapListeners.add(listener);
+    return () => this.swapListeners.delete(listener);
   }
 
   /** The snapshot `owner` (a request's context) uses: the serving one at its first lookup. */
@@ -212,6 +222,13 @@ export class PlanoutDefinitions implements OnApplicationShutdown {
         `Planout definitions v${this.current.version} from ${this.source.description}: ` +
           `${next.experiments.size} experiment(s), ${next.namespaces.size} namespace(s)`,
       );
+      for (const listener of this.swapListeners) {
+        try {
+          listener(this.current);
+        } catch (error) {
+          this.logger.error(`Planout definitions listener failed: ${(error as Error).message}`);
+        }
+      }
     }
   }
 

@@ -177,7 +177,7 @@ export class BatchingSink extends LogSink {
   private readonly writeTimeoutMs: number;
   private readonly shutdownTimeoutMs: number;
   private readonly onDrop: BatchingSinkOptions['onDrop'];
-  private readonly metrics: PlanoutMetrics | undefined;
+  private metrics: PlanoutMetrics | undefined;
   private readonly logger: PlanoutBackendLogger;
   private readonly limited: RateLimitedLogger;
   private readonly name: string;
@@ -243,6 +243,11 @@ export class BatchingSink extends LogSink {
   /** The last failed delivery attempt; cleared by the next successful one. */
   get lastError(): { message: string; at: Date } | undefined {
     return this.lastErrorValue;
+  }
+
+  /** Called by `PlanoutModule`: a backend built without `metrics` reports into the module's counters. */
+  useMetrics(metrics: PlanoutMetrics): void {
+    this.metrics ??= metrics;
   }
 
   /**
@@ -543,7 +548,7 @@ export class BatchingSink extends LogSink {
   }
 
   private drop(records: PlanoutLogRecord[], reason: 'overflow' | 'shutdown', error?: unknown): void {
-    this.metrics?.increment('dropped', records.length);
+    this.metrics?.increment('dropped', records.length, { reason });
     if (reason === 'overflow') {
       this.counts.droppedOverflow += records.length;
       this.limited.warn(

@@ -92,7 +92,7 @@ export class JsonLinesFileSink extends LogSink {
   private readonly maxBufferedRecords: number;
   private readonly retryDelayMs: number;
   private readonly rotationCheckIntervalMs: number;
-  private readonly metrics: PlanoutMetrics | undefined;
+  private metrics: PlanoutMetrics | undefined;
   private readonly logger: PlanoutBackendLogger;
   private readonly limited: RateLimitedLogger;
 
@@ -138,10 +138,15 @@ export class JsonLinesFileSink extends LogSink {
     return this.lastErrorValue;
   }
 
+  /** Called by `PlanoutModule`: a backend built without `metrics` reports into the module's counters. */
+  useMetrics(metrics: PlanoutMetrics): void {
+    this.metrics ??= metrics;
+  }
+
   write(record: PlanoutLogRecord): void {
     if (this.closed) throw new SinkClosedError(`${OWNER}: write after close (${this.path})`);
     if (this.pending >= this.maxBufferedRecords) {
-      this.metrics?.increment('dropped');
+      this.metrics?.increment('dropped', 1, { reason: 'overflow' });
       this.limited.warn(
         'overflow',
         `${OWNER}: buffer full (${this.maxBufferedRecords} records not yet written to ${this.path}); rejecting records`,
@@ -217,7 +222,7 @@ export class JsonLinesFileSink extends LogSink {
       await this.flush();
     } catch (error) {
       const lost = this.pending;
-      this.metrics?.increment('dropped', lost);
+      this.metrics?.increment('dropped', lost, { reason: 'shutdown' });
       this.metrics?.recordError(error);
       this.logger.error(
         `${OWNER}: ${lost} records could not be written to ${this.path} before close and are dropped (reason: ${errorMessage(error)})`,

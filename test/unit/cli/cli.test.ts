@@ -35,6 +35,7 @@ function inProcess(...args: string[]): Run {
   let stdout = '';
   let stderr = '';
   const status = runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  if (typeof status !== 'number') throw new Error('inProcess() runs the synchronous commands (compile, check)');
   return { status, stdout, stderr };
 }
 

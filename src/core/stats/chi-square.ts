@@ -95,3 +95,28 @@ export function chiSquareTest(observed: readonly number[], expectedShares: reado
   const degreesOfFreedom = categories - 1;
   return { statistic, degreesOfFreedom, pValue: chiSquareSurvival(statistic, degreesOfFreedom) };
 }
+
+/**
+ * Pearson's test that two samples of counts over the same categories come from one
+ * distribution (a 2 × k contingency table, no continuity correction). Used when expected
+ * shares are themselves estimated from a sample: comparing against the sample, not against
+ * shares read from it, keeps the estimate's own noise from raising false alarms.
+ * Undefined when either sample is empty or fewer than two categories occur.
+ */
+export function chiSquareHomogeneity(first: readonly number[], second: readonly number[]): ChiSquareResult | undefined {
+  const n = first.reduce((a, b) => a + b, 0);
+  const m = second.reduce((a, b) => a + b, 0);
+  if (n === 0 || m === 0) return undefined;
+  let statistic = 0;
+  let categories = 0;
+  for (let i = 0; i < first.length; i++) {
+    const column = first[i] + second[i];
+    if (column === 0) continue;
+    categories++;
+    const expectedFirst = (column * n) / (n + m);
+    const expectedSecond = (column * m) / (n + m);
+    statistic += (first[i] - expectedFirst) ** 2 / expectedFirst + (second[i] - expectedSecond) ** 2 / expectedSecond;
+  }
+  if (categories < 2) return undefined;
+  return { statistic, degreesOfFreedom: categories - 1, pValue: chiSquareSurvival(statistic, categories - 1) };
+}

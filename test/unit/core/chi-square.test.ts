@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { chiSquareSurvival, chiSquareTest, logGamma, regularizedGammaQ } from '../../../src/cli/chi-square.js';
+import { chiSquareHomogeneity, chiSquareSurvival, chiSquareTest, logGamma, regularizedGammaQ } from '../../../src/core/stats/chi-square.js';
 
 /**
  * Reference values computed with SciPy 1.17.1 on CPython 3.11.7:
@@ -62,5 +62,26 @@ describe('chi-square p-values (against SciPy)', () => {
     expect(chiSquareTest([0, 0], [0.5, 0.5])).toBeUndefined();
     // A value the weights exclude makes the fit impossible.
     expect(chiSquareTest([5, 5, 1], [0.5, 0.5, 0])).toMatchObject({ pValue: 0 });
+  });
+});
+
+/** `scipy.stats.chi2_contingency([first, second], correction=False)` (SciPy 1.17.1). */
+const CONTINGENCY: Array<[number[], number[], number, number, number]> = [
+  [[120, 80], [5000, 5000], 7.843257874015755, 1, 0.0051010592762903645],
+  [[30, 40, 30], [2600, 5000, 2400], 4.073973484619873, 2, 0.13042111179704463],
+  [[0, 10, 7], [3, 12, 9], 2.303851938502674, 2, 0.3160275235800502],
+];
+
+describe('chi-square homogeneity of two samples (against SciPy)', () => {
+  it.each(CONTINGENCY)('%j vs %j', (first, second, statistic, df, pValue) => {
+    const result = chiSquareHomogeneity(first, second)!;
+    expect(relativeError(result.statistic, statistic)).toBeLessThan(1e-12);
+    expect(result.degreesOfFreedom).toBe(df);
+    expect(relativeError(result.pValue, pValue)).toBeLessThan(1e-9);
+  });
+
+  it('is undefined for an empty sample or a single category', () => {
+    expect(chiSquareHomogeneity([0, 0], [5, 5])).toBeUndefined();
+    expect(chiSquareHomogeneity([4, 0], [7, 0])).toBeUndefined();
   });
 });

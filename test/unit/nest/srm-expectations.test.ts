@@ -1,0 +1,82 @@
+import 'reflect-metadata';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { Test } from '@nestjs/testing';
+import { JsonLinesFileSink, PlanoutMetrics, PlanoutModule, PlanoutSrmMonitor, PlanoutService } from '../../../src/index.js';
+import { ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
+import { BannerNamespace, CheckoutButtonExperiment, Exp1, GermanyExperiment, PriceExperiment, userInputs } from '../../../sample-app/experiments.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'planout-srm-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function moduleWith(logSink: JsonLinesFileSink) {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      PlanoutModule.forRoot({
+        experiments: [Exp1, GermanyExperiment, PriceExperiment, CheckoutButtonExperiment],
+        namespaces: [BannerNamespace],
+        inputs: userInputs,
+        logSink,
+      }),
+    ],
+  }).compile();
+  moduleRef.useLogger(false);
+  await moduleRef.init();
+  return moduleRef;
+}
+
+describe('SRM expectations of the sample experiments', () => {
+  it('exact shares from the weights where the param is one draw and every unit is in; synthetic counts otherwise', async () => {
+    const moduleRef = await moduleWith(new JsonLinesFileSink({ path: join(dir, 'a.jsonl') }));
+    const byKey = new Map(moduleRef.get(PlanoutSrmMonitor).expectations().map((e) => [`${e.experiment}.${e.param}`, e]));
+    expect(byKey.get('Exp1.group_size')).toEqual({ experiment: 'Exp1', param: 'group_size', labels: ['1', '10'], shares: [0.5, 0.5] });
+    expect(byKey.get('Exp1.specific_goal')).toMatchObject({ labels: ['1', '0'], shares: [0.8, expect.closeTo(0.2, 12)] });
+    expect(byKey.get('Exp1.ratings_per_user_goal')).toMatchObject({ labels: ['8', '16', '32', '64'], shares: [0.25, 0.25, 0.25, 0.25] });
+    // Computed (group_size × ratings_per_user_goal): estimated on 4 000 synthetic units.
+    const goal = byKey.get('Exp1.ratings_goal')!;
+    expect(goal.shares).toBeUndefined();
+    expect(goal.labels).toEqual(['16', '160', '32', '320', '64', '640', '8', '80']);
+    expect(goal.syntheticCounts!.reduce((a, b) => a + b, 0)).toBeGreaterThan(3_000);
+    // Units drawn 0.99 leave the experiment (no exposure): the weights no longer say what is exposed.
+    expect(byKey.get('TradePrice.trade_price')).toMatchObject({ labels: ['0.1', '0.25', '0.5'], syntheticCounts: expect.any(Array) });
+    expect(byKey.get('CheckoutButton.button_color')).toMatchObject({ labels: ['"#ff0000"', '"#00ff00"'], shares: [0.5, 0.5] });
+    expect(byKey.get('BannerNamespace-size.banner_size')).toMatchObject({ labels: ['12', '16', '24'], shares: [0.25, 0.5, 0.25] });
+    expect(byKey.get('BannerNamespace-text.banner_text')).toMatchObject({ shares: [0.5, 0.5] });
+    // Synthetic units never reach Germany: nothing to expect, nothing tested.
+    expect([...byKey.keys()].filter((k) => k.startsWith('GermanyFeature'))).toEqual([]);
+    await moduleRef.close();
+  });
+
+  it('a sink built without `metrics` counts into the module’s PlanoutMetrics', async () => {
+    const moduleRef = await moduleWith(new JsonLinesFileSink({ path: join(dir, 'b.jsonl') }));
+    const service = moduleRef.get(PlanoutService);
+    for (let u = 0; u < 5; u++) service.create(Exp1, { userid: String(u) }).getParams();
+    await moduleRef.get(ExposureDispatcher).whenIdle();
+    await moduleRef.close(); // flushes
+    expect(moduleRef.get(PlanoutMetrics).snapshot()).toMatchObject({ accepted: 5, logged: 5 });
+  });
+});
+
+describe('SRM expectations of an interpreted experiment', () => {
+  it('reads the weights from the script’s operators; computed params are estimated', async () => {
+    const { compilePlanout } = await import('../../../src/core/compiler/index.js');
+    const { InterpretedExperiment } = await import('../../../src/core/index.js');
+    const script = compilePlanout(readFileSync('examples/exp1.planout', 'utf8'));
+    const ScriptExp1 = InterpretedExperiment.define({ name: 'ScriptExp1', script });
+    const moduleRef = await Test.createTestingModule({
+      imports: [PlanoutModule.forRoot({ experiments: [ScriptExp1], inputs: userInputs, logSink: new JsonLinesFileSink({ path: join(dir, 'c.jsonl') }) })],
+    }).compile();
+    moduleRef.useLogger(false);
+    await moduleRef.init();
+    const byParam = new Map(moduleRef.get(PlanoutSrmMonitor).expectations().map((e) => [e.param, e]));
+    expect(byParam.get('group_size')).toEqual({ experiment: 'ScriptExp1', param: 'group_size', labels: ['1', '10'], shares: [0.5, 0.5] });
+    expect(byParam.get('specific_goal')).toMatchObject({ labels: ['1', '0'], shares: [0.8, expect.closeTo(0.2, 12)] });
+    expect(byParam.get('ratings_per_user_goal')).toMatchObject({ shares: [0.25, 0.25, 0.25, 0.25] });
+    // Computed by the script: estimated, over its 8 products.
+    expect(byParam.get('ratings_goal')!.shares).toBeUndefined();
+    expect(byParam.get('ratings_goal')!.syntheticCounts).toHaveLength(8);
+    await moduleRef.close();
+  });
+});
