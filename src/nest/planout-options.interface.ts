@@ -158,4 +158,11 @@ export interface PlanoutSrmOptions {
   syntheticUnits?: number;
   /** Params with more distinct values are not checked. Default 32. */
   maxValues?: number;
+  /**
+   * Time bootstrap may spend learning expectations, in total. Default 1 000 ms: the
+   * experiments left by then are learnt in the background, one at a time between requests,
+   * so an app with many experiments starts as fast as one without the alarm; a param is
+   * counted once its experiment is learnt.
+   */
+  bootstrapMs?: number;
 }

@@ -83,7 +83,16 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   /** After every module's `onModuleInit`: the registry has resolved the experiments (and loaded the definitions). */
   onApplicationBootstrap(): void {
     if (!this.enabled || this.stopListening !== undefined) return;
-    for (const source of this.registry.probeSources()) this.learn(source);
+    // Learning runs synthetic units synchronously: within a bootstrap budget, then in the
+    // background, so a thousand experiments never hold up start-up.
+    const budgetMs = (this.options.srm || {}).bootstrapMs ?? 1_000;
+    const started = performance.now();
+    const later: ProbeSource[] = [];
+    for (const source of this.registry.probeSources()) {
+      if (performance.now() - started < budgetMs) this.learn(source);
+      else later.push(source);
+    }
+    if (later.length > 0) this.learnInBackground(later);
     this.stopListening = this.metrics.addListener({
       record: (outcome, record) => {
         if (outcome === 'accepted' && record.event === 'exposure' && record.overridden !== true) this.count(record);
@@ -125,6 +134,24 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   private get expectationOptions(): ExpectationOptions {
     const srm = this.options.srm || {};
     return { units: srm.syntheticUnits, maxValues: srm.maxValues };
+  }
+
+  /** Learns `sources` one at a time, letting requests in between; `settled()` waits for it. */
+  private learnInBackground(sources: readonly ProbeSource[]): void {
+    const run = async (): Promise<void> => {
+      for (const source of sources) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.closed) return;
+        this.learn(source);
+      }
+    };
+    this.following = run()
+      .catch((error: unknown) => this.logger.error(`Planout SRM expectations not learnt: ${(error as Error).message}`))
+      .finally(() => {
+        this.following = undefined;
+        // A reload during bootstrap learning is followed once that is done.
+        if (this.followAgain) this.follow();
+      });
   }
 
   /** Derives one source's expectations and starts counting them (from zero). */

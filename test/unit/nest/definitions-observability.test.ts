@@ -180,3 +180,21 @@ describe('PlanoutCatalog', () => {
     expect(catalog.namespaceOf('banners-text')).toBeUndefined();
   });
 });
+
+describe('SRM learning at bootstrap is bounded', () => {
+  it('learns what fits in srm.bootstrapMs at start and the rest in the background', async () => {
+    const many: DefinitionSet = {
+      experiments: Array.from({ length: 40 }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })),
+      namespaces: [],
+    };
+    const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } });
+    const srm = ref.get(PlanoutSrmMonitor);
+    // With no bootstrap time, start-up learnt at most the first source: the rest come later.
+    const atStart = new Set(srm.expectations().map((e) => e.experiment));
+    expect(atStart.size).toBeLessThan(10);
+    await srm.settled();
+    const learnt = new Set(srm.expectations().map((e) => e.experiment));
+    for (let i = 0; i < 40; i++) expect(learnt.has(`many_${i}`)).toBe(true);
+    expect(learnt.has('CheckoutButton')).toBe(true);
+  });
+});
