@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import type { LogSink } from '../../src/nest/log-sink.interface.js';
 import { CapturingLogger } from '../unit/sinks/fixtures.js';
 import { get, startFaultApp, units } from './support/fault-app.js';
 import { buildSampleApp, exp1ExposureUnits, removeSampleApp } from './support/sample-build.js';
-import { closedPort, until } from './support/tcp-proxy.js';
+import { startSample } from './support/sample-process.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `planout_shutdown_${randomBytes(6).toString('hex')}`;
@@ -92,23 +91,11 @@ describe('app.close() during load (in-process Nest app)', () => {
 
 describe('SIGTERM during load (the compiled sample app as a child process)', () => {
   async function runSample(env: Record<string, string>, check: () => Promise<string[]>): Promise<{ ok: number; exit: { code: number | null; signal: NodeJS.Signals | null } }> {
-    const port = await closedPort();
-    const child = spawn(process.execPath, [path.join(sampleOut, 'sample-app/main.js')], {
-      cwd: dir,
-      env: { ...process.env, PORT: String(port), REDIS_URL: '', DATABASE_URL: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += String(chunk)));
-    child.stderr.on('data', (chunk) => (output += String(chunk)));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    await until(() => output.includes('listening on') || child.exitCode !== null, 20_000);
-    expect(child.exitCode).toBeNull();
+    const sample = await startSample(sampleOut, dir, env);
 
-    const ok = await loadAndStop(`http://127.0.0.1:${port}`, 'exp1', units('sigterm', 1500), 300, () => child.kill('SIGTERM'));
-    const exit = await exited;
+    const ok = await loadAndStop(sample.base, 'exp1', units('sigterm', 1500), 300, () => sample.child.kill('SIGTERM'));
+    const exit = await sample.exited;
+    const output = sample.output();
     const found = new Set(await check());
     expect(ok.filter((u) => !found.has(u))).toEqual([]);
     expect(ok.length).toBeGreaterThanOrEqual(300);

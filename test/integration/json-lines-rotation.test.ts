@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { get, units } from './support/fault-app.js';
-import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
-import { closedPort, until } from './support/tcp-proxy.js';
+import { buildSampleApp, exp1UnitsInText, removeSampleApp } from './support/sample-build.js';
+import { startSample, type SampleProcess } from './support/sample-process.js';
+import { until } from './support/tcp-proxy.js';
 
 const root = process.cwd();
 let sampleOut: string;
@@ -21,39 +21,9 @@ afterAll(async () => {
   await removeSampleApp(sampleOut);
 });
 
-interface Sample {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 /** The compiled sample app (JSON-lines sink, default options) logging to `logFile`. */
-async function startSample(logFile: string): Promise<Sample> {
-  const port = await closedPort();
-  const child = spawn(process.execPath, [path.join(sampleOut, 'sample-app/main.js')], {
-    cwd: dir,
-    env: { ...process.env, PORT: String(port), REDIS_URL: '', DATABASE_URL: '', PLANOUT_LOG_FILE: logFile },
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += String(chunk)));
-  child.stderr.on('data', (chunk) => (output += String(chunk)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  await until(() => output.includes('listening on') || child.exitCode !== null, 20_000);
-  expect(child.exitCode).toBeNull();
-  return { child, base: `http://127.0.0.1:${port}`, output: () => output, exited };
-}
-
-/** The Exp1 exposure units in JSON-lines text; throws on a line that does not parse. */
-function exposureUnits(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { name: string; event: string; inputs: { userid: string } })
-    .filter((r) => r.name === 'Exp1' && r.event === 'exposure')
-    .map((r) => r.inputs.userid);
+function startLoggingSample(logFile: string): Promise<SampleProcess> {
+  return startSample(sampleOut, dir, { PLANOUT_LOG_FILE: logFile });
 }
 
 const lineCount = (text: string): number => text.split('\n').filter((l) => l !== '').length;
@@ -94,7 +64,7 @@ async function trafficWithRotation(base: string, all: string[], rotateAfter: num
 describe('log rotation under traffic (the compiled sample app, JSON-lines sink)', () => {
   it('SIGHUP after the log was renamed: the app keeps serving, reopens the path, and records after rotation are there', async () => {
     const file = path.join(dir, 'hup.jsonl');
-    const app = await startSample(file);
+    const app = await startLoggingSample(file);
     const before = units('hup-a', 40);
     for (const u of before) expect(await get(`${app.base}/exp1?userid=${u}`)).toBe(200);
     await until(async () => lineCount(await readFile(file, 'utf8').catch(() => '')) === 40);
@@ -113,8 +83,8 @@ describe('log rotation under traffic (the compiled sample app, JSON-lines sink)'
     app.child.kill('SIGTERM');
     expect(await app.exited).toEqual({ code: null, signal: 'SIGTERM' });
 
-    expect(exposureUnits(await readFile(`${file}.1`, 'utf8')).sort()).toEqual([...before].sort());
-    expect(exposureUnits(await readFile(file, 'utf8')).sort()).toEqual([...after, 'hup-c'].sort());
+    expect(exp1UnitsInText(await readFile(`${file}.1`, 'utf8')).sort()).toEqual([...before].sort());
+    expect(exp1UnitsInText(await readFile(file, 'utf8')).sort()).toEqual([...after, 'hup-c'].sort());
     expect(app.output()).not.toMatch(/dropped|rejected|failed/);
   }, 60_000);
 
@@ -123,7 +93,7 @@ describe('log rotation under traffic (the compiled sample app, JSON-lines sink)'
     ['delete', true],
   ])('rotation by %s during traffic: sent = lines in the old file + lines in the new one; every record after rotation is at the configured path', async (how, deleteIt) => {
     const file = path.join(dir, `${how}.jsonl`);
-    const app = await startSample(file);
+    const app = await startLoggingSample(file);
     let oldFile: Promise<string> = Promise.resolve('');
     const { ok, afterRotation } = await trafficWithRotation(app.base, units(how, 1500), 500, async () => {
       if (deleteIt) {
@@ -141,8 +111,8 @@ describe('log rotation under traffic (the compiled sample app, JSON-lines sink)'
 
     const oldText = await oldFile;
     const newText = await readFile(file, 'utf8');
-    const inOld = exposureUnits(oldText);
-    const inNew = exposureUnits(newText);
+    const inOld = exp1UnitsInText(oldText);
+    const inNew = exp1UnitsInText(newText);
     console.log(
       `rotation by ${how}: sent ${ok.length} (all 200), old file ${inOld.length} lines, new file ${inNew.length} lines, ${afterRotation.length} requests started after rotation`,
     );

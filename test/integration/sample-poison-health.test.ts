@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { get } from './support/fault-app.js';
 import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
-import { databaseUrl, sinkSummary, startSample, type SampleProcess } from './support/sample-process.js';
+import { databaseUrl, killSample, sinkSummary, startSample, type SampleProcess } from './support/sample-process.js';
 import { TcpProxy, until } from './support/tcp-proxy.js';
 
 // The compiled sample app over real HTTP, real PostgreSQL and real Redis: a poison
@@ -31,10 +31,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  if (sample !== undefined && sample.child.exitCode === null && sample.child.signalCode === null) {
-    sample.child.kill('SIGKILL');
-    await sample.exited;
-  }
+  await killSample(sample);
   sample = undefined;
   await proxy?.down();
   proxy = undefined;

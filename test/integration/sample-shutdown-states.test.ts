@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { get, units } from './support/fault-app.js';
 import { buildSampleApp, removeSampleApp } from './support/sample-build.js';
-import { databaseUrl, sinkSummary, startSample, type SampleProcess } from './support/sample-process.js';
+import { databaseUrl, killSample, sinkSummary, startSample, type SampleProcess } from './support/sample-process.js';
 import { TcpProxy, until } from './support/tcp-proxy.js';
 
 // SIGTERM to the compiled sample app (PostgreSQL sink, default options, the database
@@ -30,10 +30,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  if (sample !== undefined && sample.child.exitCode === null && sample.child.signalCode === null) {
-    sample.child.kill('SIGKILL');
-    await sample.exited;
-  }
+  await killSample(sample);
   sample = undefined;
   await proxy?.down();
 });

@@ -22,7 +22,11 @@ export async function removeSampleApp(out: string): Promise<void> {
 
 /** The units of the Exp1 exposures in a JSON-lines log ([] when the file does not exist). */
 export async function exp1ExposureUnits(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
+  return exp1UnitsInText(await readFile(file, 'utf8').catch(() => ''));
+}
+
+/** The units of the Exp1 exposures in JSON-lines text; throws on a line that does not parse. */
+export function exp1UnitsInText(text: string): string[] {
   return text
     .split('\n')
     .filter((line) => line !== '')

@@ -32,6 +32,13 @@ export async function startSample(sampleOut: string, cwd: string, env: Record<st
   return { base: `http://127.0.0.1:${port}`, child, output: () => output, exited };
 }
 
+/** Kills `sample` (SIGKILL) if it is still running and waits for it to exit. */
+export async function killSample(sample: SampleProcess | undefined): Promise<void> {
+  if (sample === undefined || sample.child.exitCode !== null || sample.child.signalCode !== null) return;
+  sample.child.kill('SIGKILL');
+  await sample.exited;
+}
+
 /** A PostgreSQL URL to `host:port` whose default schema is `schema` (the sample's table lands there). */
 export function databaseUrl(base: string, schema: string, port?: number): string {
   const url = new URL(base);
