@@ -6,6 +6,7 @@ import { PlanoutError } from '../core/errors.js';
 import { parsePlanoutJson } from '../core/json.js';
 import { chiSquareTest } from '../core/stats/chi-square.js';
 import { isPlainObject, type PlanoutObject } from '../core/values.js';
+import { stableStringify } from '../nest/dedupe-key.js';
 import { checkDistribution } from './check.js';
 
 /** Count and sums of the numeric `extra_data` fields of some event records. */
@@ -81,16 +82,6 @@ function mergeTotals(into: Totals, from: Totals): void {
   for (const [field, sum] of from.sums) into.sums.set(field, (into.sums.get(field) ?? 0) + sum);
 }
 
-/** JSON with object keys sorted at every level: the same inputs give the same unit. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 /**
  * Aggregates log records one at a time. Memory holds the distinct units (one key and an arm
  * id each), the distinct arms and the totals per event type and arm: never the records.
@@ -113,7 +104,7 @@ export class LogReportBuilder {
       experiment = { name, salt, checksum, units: new Map(), arms: new Map(), armParams: [], events: new Map(), pending: new Map(), firstInputs: undefined };
       this.experiments.set(key, experiment);
     }
-    const unit = canonicalJson(inputs);
+    const unit = stableStringify(inputs);
     if (event === 'exposure') {
       experiment.firstInputs ??= inputs;
       this.expose(experiment, unit, isPlainObject(params) ? params : {});
@@ -123,7 +114,7 @@ export class LogReportBuilder {
 
   private expose(experiment: ExperimentState, unit: string, params: PlanoutObject): void {
     if (experiment.units.has(unit)) return;
-    const arm = canonicalJson(params);
+    const arm = stableStringify(params);
     let id = experiment.arms.get(arm);
     if (id === undefined) {
       id = experiment.armParams.length;
