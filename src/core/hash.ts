@@ -123,7 +123,8 @@ let hashLow = 0;
 
 /** Inputs up to this many bytes fit SHA-1's one padded 64-byte block. */
 const MAX_SINGLE_BLOCK = 55;
-const block = new Int32Array(16);
+/** The buffer's first 64 bytes: the one block SHA-1 hashes, padding written in place. */
+const scratchBlock = new DataView(scratch.buffer, scratch.byteOffset, 64);
 const firstWords = new Int32Array(2);
 
 /**
@@ -136,12 +137,11 @@ function hashScratch(length: number): void {
     setHash(cryptoHash('sha1', scratchViews[length], 'binary'));
     return;
   }
-  block.fill(0);
-  for (let i = 0; i < length; i++) block[i >> 2] |= scratch[i] << (24 - ((i & 3) << 3));
-  // SHA-1 padding: a 1 bit after the message, its length in bits at the end of the block.
-  block[length >> 2] |= 0x80 << (24 - ((length & 3) << 3));
-  block[15] = length << 3;
-  sha1SingleBlock(block, firstWords);
+  // SHA-1 padding: a 1 bit after the message, zeros, its length in bits at the end of the block.
+  scratch[length] = 0x80;
+  scratch.fill(0, length + 1, 60);
+  scratchBlock.setInt32(60, length << 3);
+  sha1SingleBlock(scratchBlock, firstWords);
   hashHigh = firstWords[0] >>> 0;
   hashLow = firstWords[1] >>> 4;
 }
