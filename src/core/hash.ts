@@ -1,4 +1,5 @@
 import { hash as cryptoHash } from 'node:crypto';
+import { sha1SingleBlock } from './sha1-block.js';
 
 /*
  * The reference's hash is the first 15 hex digits of SHA-1: a 60-bit integer, above
@@ -46,11 +47,8 @@ function writePrefix(prefix: Uint8Array): number {
   return length;
 }
 
-/**
- * `sha1Digest(text + String(n))` for a safe integer `n` (not -0), where `prefix` holds
- * the ASCII bytes of `text` (see {@link asciiPrefixBytes}).
- */
-export function sha1DigestOfInteger(prefix: Uint8Array, n: number): string {
+/** Writes the ASCII bytes of `prefix` and the decimal digits of `n` into the buffer; returns their length. */
+function writeInteger(prefix: Uint8Array, n: number): number {
   let at = writePrefix(prefix);
   let rest = n;
   if (rest < 0) {
@@ -68,7 +66,15 @@ export function sha1DigestOfInteger(prefix: Uint8Array, n: number): string {
     at = writeDigits(at, rest, 1);
   }
   // A prefix has at most SCRATCH_BYTES / 2 bytes and a safe integer 17 chars: it always fits.
-  return cryptoHash('sha1', scratchViews[at], 'binary');
+  return at;
+}
+
+/**
+ * `sha1Digest(text + String(n))` for a safe integer `n` (not -0), where `prefix` holds
+ * the ASCII bytes of `text` (see {@link asciiPrefixBytes}).
+ */
+export function sha1DigestOfInteger(prefix: Uint8Array, n: number): string {
+  return cryptoHash('sha1', scratchViews[writeInteger(prefix, n)], 'binary');
 }
 
 /** Writes `value` (0 <= value < 2^31) in decimal at `at`, zero-padded to `minDigits`; returns the end. */
@@ -86,22 +92,86 @@ function writeDigits(at: number, value: number, minDigits: number): number {
   return end;
 }
 
-/** `sha1Digest(prefixText + text)`, hashed from the buffer when `text` is short ASCII. */
-export function sha1DigestOfText(prefix: Uint8Array, prefixText: string, text: string): string {
+/** Writes `prefix` and `text` into the buffer when `text` is ASCII and fits; returns the length, or -1. */
+function writeText(prefix: Uint8Array, text: string): number {
   const at = prefix.length;
   const end = at + text.length;
-  if (end <= SCRATCH_BYTES) {
-    writePrefix(prefix);
-    let i = 0;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 0x7f) break;
-      scratch[at + i] = c;
-    }
-    // ASCII is its own UTF-8.
-    if (i === text.length) return cryptoHash('sha1', scratchViews[end], 'binary');
+  if (end > SCRATCH_BYTES) return -1;
+  writePrefix(prefix);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    scratch[at + i] = c;
   }
-  return sha1Digest(prefixText + text);
+  // ASCII is its own UTF-8.
+  return end;
+}
+
+/** `sha1Digest(prefixText + text)`, hashed from the buffer when `text` is short ASCII. */
+export function sha1DigestOfText(prefix: Uint8Array, prefixText: string, text: string): string {
+  const end = writeText(prefix, text);
+  return end >= 0 ? cryptoHash('sha1', scratchViews[end], 'binary') : sha1Digest(prefixText + text);
+}
+
+/*
+ * The hash of a draw as two numbers, without a digest string: the hash60Of* functions set
+ * the top 32 bits and the low 28 bits of the reference's 60-bit hash here, and
+ * hash60Mod / hash60UnitFloat read them right after (nothing runs in between).
+ */
+let hashHigh = 0;
+let hashLow = 0;
+
+/** Inputs up to this many bytes fit SHA-1's one padded 64-byte block. */
+const MAX_SINGLE_BLOCK = 55;
+/** The buffer's first 64 bytes: the one block SHA-1 hashes, padding written in place. */
+const scratchBlock = new DataView(scratch.buffer, scratch.byteOffset, 64);
+const firstWords = new Int32Array(2);
+
+/**
+ * Hashes the first `length` bytes of the buffer. A short input (every usual salt and unit)
+ * is hashed here in JavaScript: for one block, a node:crypto call costs more in argument
+ * checks, an OpenSSL context and the result string than SHA-1's rounds do.
+ */
+function hashScratch(length: number): void {
+  if (length > MAX_SINGLE_BLOCK) {
+    setHash(cryptoHash('sha1', scratchViews[length], 'binary'));
+    return;
+  }
+  // SHA-1 padding: a 1 bit after the message, zeros, its length in bits at the end of the block.
+  scratch[length] = 0x80;
+  scratch.fill(0, length + 1, 60);
+  scratchBlock.setInt32(60, length << 3);
+  sha1SingleBlock(scratchBlock, firstWords);
+  hashHigh = firstWords[0] >>> 0;
+  hashLow = firstWords[1] >>> 4;
+}
+
+function setHash(digest: string): void {
+  hashHigh = high(digest);
+  hashLow = low(digest);
+}
+
+/** Hashes `text + String(n)` (as {@link sha1DigestOfInteger}) for {@link hash60Mod} / {@link hash60UnitFloat}. */
+export function hash60OfInteger(prefix: Uint8Array, n: number): void {
+  hashScratch(writeInteger(prefix, n));
+}
+
+/** Hashes `prefixText + text` (as {@link sha1DigestOfText}) for {@link hash60Mod} / {@link hash60UnitFloat}. */
+export function hash60OfText(prefix: Uint8Array, prefixText: string, text: string): void {
+  const end = writeText(prefix, text);
+  if (end >= 0) hashScratch(end);
+  else setHash(sha1Digest(prefixText + text));
+}
+
+/** The last hash modulo a positive divisor, exact (as {@link digestMod}). */
+export function hash60Mod(n: number): number {
+  if (n <= MAX_FAST_DIVISOR) return ((hashHigh % n) * TWO_28 + hashLow) % n;
+  return Number(((BigInt(hashHigh) << 28n) | BigInt(hashLow)) % BigInt(n));
+}
+
+/** The last hash as a float in [0, 1] (as {@link digestToUnitFloat}). */
+export function hash60UnitFloat(): number {
+  return (hashHigh * TWO_28 + hashLow) / TWO_60;
 }
 
 /** The top 32 bits of the 60-bit hash. */

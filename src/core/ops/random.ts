@@ -6,6 +6,10 @@ import {
   digestMod,
   digestToBigInt,
   digestToUnitFloat,
+  hash60Mod,
+  hash60OfInteger,
+  hash60OfText,
+  hash60UnitFloat,
   sha1Digest,
   sha1DigestOfInteger,
   sha1DigestOfText,
@@ -193,11 +197,41 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     return pyStr(appended);
   }
 
+  /**
+   * The common draw: nothing appended to an integer unit, or to a string unit short enough
+   * to cost nothing against a budget (it is charged 1 per 64 chars). Hashes it for
+   * hash60Mod / hash60UnitFloat, with no text built, and returns true; else false.
+   */
+  private hashCommonDraw(): boolean {
+    const unit = (this.args as RandomArgs).unit;
+    if (typeof unit === 'number') {
+      if (Number.isSafeInteger(unit) && (unit !== 0 || 1 / unit > 0)) {
+        const bytes = (this.salted ??= this.saltedPrefix()).bytes;
+        if (bytes === undefined) return false;
+        hash60OfInteger(bytes, unit);
+        return true;
+      }
+    } else if (
+      typeof unit === 'string' &&
+      (unit.length < FREE_UNIT_TEXT || (unit.length < LONG_UNIT_TEXT && this.context.meter === undefined))
+    ) {
+      const salted = (this.salted ??= this.saltedPrefix());
+      if (salted.bytes === undefined) return false;
+      hash60OfText(salted.bytes, salted.prefix, unit);
+      return true;
+    }
+    return false;
+  }
+
+  /** The hash of this draw's input modulo `n` (a positive divisor). */
+  protected hashMod(n: number): number {
+    return this.hashCommonDraw() ? hash60Mod(n) : digestMod(this.hash(), n);
+  }
+
   /** The SHA-1 digest of the hash input; read it with digestMod / digestToUnitFloat. */
   protected hash(appended?: PlanoutValue): string {
     const unit = (this.args as RandomArgs).unit;
-    // The common draw: nothing appended to an integer unit, or to a string unit short enough
-    // to cost nothing against a budget (it is charged 1 per 64 chars). No text is built.
+    // The common draw (see hashCommonDraw), for the callers that need the digest itself.
     if (appended === undefined || appended === null) {
       if (typeof unit === 'number') {
         if (Number.isSafeInteger(unit) && (unit !== 0 || 1 / unit > 0)) {
@@ -258,7 +292,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   }
 
   protected uniform(min: number, max: number, appended?: PlanoutValue): number {
-    return min + (max - min) * digestToUnitFloat(this.hash(appended));
+    const common = (appended === undefined || appended === null) && this.hashCommonDraw();
+    return min + (max - min) * (common ? hash60UnitFloat() : digestToUnitFloat(this.hash(appended)));
   }
 
   protected stringArg(name: keyof TArgs & string): string {
@@ -368,7 +403,7 @@ export class UniformChoice<T extends PlanoutValue = PlanoutValue> extends Random
     let choices = this.args.choices as T[];
     if (!Array.isArray(choices)) choices = this.listArg('choices') as T[];
     if (choices.length === 0) return [];
-    return choices[digestMod(this.hash(), choices.length)];
+    return choices[this.hashMod(choices.length)];
   }
 }
 
@@ -446,7 +481,7 @@ export class RandomInteger extends RandomOperator<RangeArgs, number | bigint> {
     const min = this.intArg('min');
     const max = this.intArg('max');
     if (typeof min === 'number' && typeof max === 'number' && max - min + 1 <= 2 ** 25 && max - min + 1 > 0) {
-      return min + digestMod(this.hash(), max - min + 1);
+      return min + this.hashMod(max - min + 1);
     }
     const span = BigInt(max) - BigInt(min) + 1n;
     if (span === 0n) this.fail('integer modulo by zero (max = min - 1)');
