@@ -10,11 +10,13 @@ import {
 import { PlanoutError, PlanoutScriptError } from './errors.js';
 import {
   BUILTIN_OPERATORS,
-  type OperatorContext,
+  compileNode,
+  evaluateArgsCompiled,
+  type CompiledContext,
   type OperatorFn,
   type PlanoutErrorClass,
 } from './ops/core.js';
-import { PyFloat, hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
+import { PyFloat, hasOwn, pyStr, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
 import type { RandomOperatorLike } from './ops/random.js';
 
 export { CORE_OPERATORS, randomOperator, simpleOperator } from './ops/core.js';
@@ -98,7 +100,7 @@ class StopSignal {
 }
 
 /** The running script's state; operators receive it as their context. */
-class Evaluator implements OperatorContext {
+class Evaluator implements CompiledContext {
   currentParam: string | undefined = undefined;
   /** Params the script assigned a list, dict or big int to: checked once it ends. */
   readonly containerParams: string[] = [];
@@ -135,25 +137,7 @@ class Evaluator implements OperatorContext {
 
   evaluate(node: unknown): PlanoutValue {
     if (typeof node !== 'object' || node === null) return node === undefined ? null : (node as PlanoutValue);
-    if (Array.isArray(node)) {
-      if (++this.depth > MAX_DEPTH) this.tooDeep();
-      this.meter.spend(1, node.length);
-      const out: PlanoutValue[] = new Array(node.length);
-      for (let i = 0; i < node.length; i++) out[i] = this.evaluate(node[i]);
-      this.depth--;
-      return out;
-    }
-    if (!hasOwn(node, 'op')) return node as PlanoutValue;
-    const name = (node as PlanoutObject).op;
-    const operator = this.registry.get(name);
-    if (operator === undefined) {
-      this.fail(`unknown operator ${typeof name === 'string' ? `"${name}"` : `of type ${pyTypeName(name)}`}`);
-    }
-    if (++this.depth > MAX_DEPTH) this.tooDeep();
-    this.meter.spend(1);
-    const result = operator(node as PlanoutObject, this);
-    this.depth--;
-    return result === undefined ? null : result;
+    return compileNode(node)(this);
   }
 
   defaultSalt(valueNode: PlanoutObject, varName: string): boolean {
@@ -162,15 +146,7 @@ class Evaluator implements OperatorContext {
   }
 
   evaluateArgs(node: PlanoutObject): PlanoutObject {
-    const out: PlanoutObject = {};
-    const keys = Object.keys(node);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      const value = this.evaluate(node[key]);
-      if (key === '__proto__') setOwn(out, key, value);
-      else out[key] = value;
-    }
-    return out;
+    return evaluateArgsCompiled(node, this);
   }
 
   lookup(name: string): PlanoutValue {
@@ -214,7 +190,7 @@ class Evaluator implements OperatorContext {
     throw new kind(message, { experiment: this.experimentName, param: this.currentParam });
   }
 
-  private tooDeep(): never {
+  tooDeep(): never {
     return this.fail(`script nested deeper than ${MAX_DEPTH} levels`);
   }
 
