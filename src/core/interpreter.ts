@@ -226,6 +226,58 @@ class Evaluator implements CompiledContext {
     this.depth = 0;
     this.currentParam = undefined;
   }
+
+  /** Runs a whole script: false when it returned a falsy value. Throws a PlanoutError. */
+  runScript(script: PlanoutValue): boolean {
+    let inExperiment = true;
+    try {
+      try {
+        checkScriptStructure(script, this.experimentName);
+        this.evaluate(script);
+      } catch (error) {
+        if (!(error instanceof StopSignal)) throw error;
+        inExperiment = error.inExperiment;
+      }
+      this.reset();
+      // Values the script built must be safe to copy, log and serialize (no deep nesting,
+      // no cycles, no exponential sharing): checked without recursion.
+      const names = this.containerParams;
+      if (names.length > 0) {
+        let room = this.meter.maxElements;
+        for (const name of new Set(names)) {
+          room = checkParamValue(this.env.get(name), room, this.meter, this.experimentName, name);
+        }
+      }
+    } catch (error) {
+      const wrapped = this.toPlanoutError(error);
+      this.reset();
+      throw wrapped;
+    }
+    return inExperiment;
+  }
+}
+
+/**
+ * Runs `script` once for an experiment (its `Assignment` in `options.environment`), reading
+ * `inputs` as given; true unless the script returned a falsy value. Throws a PlanoutError
+ * naming the experiment and param. The one-shot form of {@link Interpreter}.
+ */
+export function runScript(
+  script: PlanoutValue,
+  experimentSalt: string,
+  inputs: PlanoutObject,
+  options: InterpreterOptions & { environment: Assignment },
+): boolean {
+  const evaluator = new Evaluator(
+    options.environment,
+    inputs,
+    options.operators ?? DEFAULT_OPERATORS,
+    options.experimentName ?? experimentSalt,
+    experimentSalt,
+    new EvaluationMeter(resolveEvaluationBudget(options.budget)),
+    options,
+  );
+  return evaluator.runScript(script);
 }
 
 const PENDING = 0;
@@ -355,36 +407,12 @@ export class Interpreter {
     if (this.state === DONE) return;
     if (this.state === FAILED) throw this.error;
     try {
-      checkScriptStructure(this.script, this.experimentName);
-      this.evaluator.evaluate(this.script);
+      this.inExp = this.evaluator.runScript(this.script);
     } catch (error) {
-      if (error instanceof StopSignal) {
-        this.inExp = error.inExperiment;
-      } else {
-        this.fail(error);
-      }
-    }
-    this.evaluator.reset();
-    try {
-      // Values the script built must be safe to copy, log and serialize (no deep nesting,
-      // no cycles, no exponential sharing): checked without recursion.
-      const names = this.evaluator.containerParams;
-      if (names.length > 0) {
-        let room = this.evaluator.meter.maxElements;
-        for (const name of new Set(names)) {
-          room = checkParamValue(this.environment.get(name), room, this.evaluator.meter, this.experimentName, name);
-        }
-      }
-    } catch (error) {
-      this.fail(error);
+      this.state = FAILED;
+      this.error = error as PlanoutError;
+      throw error;
     }
     this.state = DONE;
-  }
-
-  private fail(error: unknown): never {
-    this.state = FAILED;
-    this.error = this.evaluator.toPlanoutError(error);
-    this.evaluator.reset();
-    throw this.error;
   }
 }

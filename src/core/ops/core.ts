@@ -568,6 +568,7 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
   const run = compile(value);
   const isOperator = isOperatorNode(value);
   let lastCopy: PlanoutObject | undefined;
+  let stableCopy: PlanoutObject | undefined;
   let runCopy: CompiledNode = run;
   return (context) => {
     if (context.isOverridden(name)) return null;
@@ -580,10 +581,12 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
       if (context.defaultSalt(value as PlanoutObject, name) && Object.isExtensible(value)) {
         setOwn(value as PlanoutObject, 'salt', name);
       } else {
-        const copy = saltedCopy(value as PlanoutObject, name);
+        // The copy is the same object run after run, unless the node is shared under two names.
+        const copy = stableCopy ?? saltedCopy(value as PlanoutObject, name);
         if (copy !== lastCopy) {
           lastCopy = copy;
           runCopy = compile(copy);
+          if (saltedCopies.get(value as PlanoutObject)?.copy === copy) stableCopy = copy;
         }
         raw = copy;
         evaluate = runCopy;
