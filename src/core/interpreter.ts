@@ -227,9 +227,12 @@ class Evaluator implements CompiledContext {
     this.currentParam = undefined;
   }
 
-  /** Runs a whole script: false when it returned a falsy value. Throws a PlanoutError. */
-  runScript(script: PlanoutValue): boolean {
-    let inExperiment = true;
+  /**
+   * Runs a whole script: what its `return` said (undefined when none ran). Throws a
+   * PlanoutError.
+   */
+  runScript(script: PlanoutValue): boolean | undefined {
+    let inExperiment: boolean | undefined;
     try {
       try {
         checkScriptStructure(script, this.experimentName);
@@ -277,7 +280,7 @@ export function runScript(
     new EvaluationMeter(resolveEvaluationBudget(options.budget)),
     options,
   );
-  return evaluator.runScript(script);
+  return evaluator.runScript(script) ?? true;
 }
 
 const PENDING = 0;
@@ -407,7 +410,8 @@ export class Interpreter {
     if (this.state === DONE) return;
     if (this.state === FAILED) throw this.error;
     try {
-      this.inExp = this.evaluator.runScript(this.script);
+      const returned = this.evaluator.runScript(this.script);
+      if (returned !== undefined) this.inExp = returned;
     } catch (error) {
       this.state = FAILED;
       this.error = error as PlanoutError;
