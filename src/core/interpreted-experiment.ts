@@ -3,7 +3,7 @@ import type { Assignment } from './assignment.js';
 import { checkScriptStructure, markScriptSound, resolveEvaluationBudget, type EvaluationBudget } from './budget.js';
 import { PlanoutError } from './errors.js';
 import { Experiment, shortChecksum, type ExperimentInputs, type ExperimentParams } from './experiment.js';
-import { Interpreter, type OperatorRegistry } from './interpreter.js';
+import { runScript, type OperatorRegistry } from './interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from './json.js';
 import { deepCopy, isPlainObject, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
 
@@ -90,7 +90,8 @@ export abstract class InterpretedExperiment<
     const script = plan.shared ? source : markedSound(deepCopy(source));
     const salted = new Map<object, string>();
     this.run = { plan, script, salted };
-    const interpreter = new Interpreter(script, this.salt, inputs as PlanoutObject, {
+    // The inputs are this experiment's own and the script runs now: read them as they are.
+    return runScript(script, this.salt, inputs as PlanoutObject, {
       environment: params as Assignment,
       experimentName: this.name,
       operators: this.operators(),
@@ -98,7 +99,6 @@ export abstract class InterpretedExperiment<
       onDefaultSalt: plan.shared ? (node, varName) => salted.set(node, varName) : undefined,
       budget: resolveEvaluationBudget(this.budgetDefaults, this.evaluationBudget()),
     });
-    return interpreter.inExperiment;
   }
 
   protected override computeChecksum(): string {

@@ -10,11 +10,13 @@ import {
 import { PlanoutError, PlanoutScriptError } from './errors.js';
 import {
   BUILTIN_OPERATORS,
-  type OperatorContext,
+  compileNode,
+  evaluateArgsCompiled,
+  type CompiledContext,
   type OperatorFn,
   type PlanoutErrorClass,
 } from './ops/core.js';
-import { PyFloat, hasOwn, pyStr, pyTypeName, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
+import { PyFloat, hasOwn, pyStr, setOwn, toPlain, type PlanoutObject, type PlanoutValue } from './values.js';
 import type { RandomOperatorLike } from './ops/random.js';
 
 export { CORE_OPERATORS, randomOperator, simpleOperator } from './ops/core.js';
@@ -98,7 +100,7 @@ class StopSignal {
 }
 
 /** The running script's state; operators receive it as their context. */
-class Evaluator implements OperatorContext {
+class Evaluator implements CompiledContext {
   currentParam: string | undefined = undefined;
   /** Params the script assigned a list, dict or big int to: checked once it ends. */
   readonly containerParams: string[] = [];
@@ -135,25 +137,7 @@ class Evaluator implements OperatorContext {
 
   evaluate(node: unknown): PlanoutValue {
     if (typeof node !== 'object' || node === null) return node === undefined ? null : (node as PlanoutValue);
-    if (Array.isArray(node)) {
-      if (++this.depth > MAX_DEPTH) this.tooDeep();
-      this.meter.spend(1, node.length);
-      const out: PlanoutValue[] = new Array(node.length);
-      for (let i = 0; i < node.length; i++) out[i] = this.evaluate(node[i]);
-      this.depth--;
-      return out;
-    }
-    if (!hasOwn(node, 'op')) return node as PlanoutValue;
-    const name = (node as PlanoutObject).op;
-    const operator = this.registry.get(name);
-    if (operator === undefined) {
-      this.fail(`unknown operator ${typeof name === 'string' ? `"${name}"` : `of type ${pyTypeName(name)}`}`);
-    }
-    if (++this.depth > MAX_DEPTH) this.tooDeep();
-    this.meter.spend(1);
-    const result = operator(node as PlanoutObject, this);
-    this.depth--;
-    return result === undefined ? null : result;
+    return compileNode(node)(this);
   }
 
   defaultSalt(valueNode: PlanoutObject, varName: string): boolean {
@@ -162,15 +146,7 @@ class Evaluator implements OperatorContext {
   }
 
   evaluateArgs(node: PlanoutObject): PlanoutObject {
-    const out: PlanoutObject = {};
-    const keys = Object.keys(node);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      const value = this.evaluate(node[key]);
-      if (key === '__proto__') setOwn(out, key, value);
-      else out[key] = value;
-    }
-    return out;
+    return evaluateArgsCompiled(node, this);
   }
 
   lookup(name: string): PlanoutValue {
@@ -214,7 +190,7 @@ class Evaluator implements OperatorContext {
     throw new kind(message, { experiment: this.experimentName, param: this.currentParam });
   }
 
-  private tooDeep(): never {
+  tooDeep(): never {
     return this.fail(`script nested deeper than ${MAX_DEPTH} levels`);
   }
 
@@ -250,6 +226,61 @@ class Evaluator implements OperatorContext {
     this.depth = 0;
     this.currentParam = undefined;
   }
+
+  /**
+   * Runs a whole script: what its `return` said (undefined when none ran). Throws a
+   * PlanoutError.
+   */
+  runScript(script: PlanoutValue): boolean | undefined {
+    let inExperiment: boolean | undefined;
+    try {
+      try {
+        checkScriptStructure(script, this.experimentName);
+        this.evaluate(script);
+      } catch (error) {
+        if (!(error instanceof StopSignal)) throw error;
+        inExperiment = error.inExperiment;
+      }
+      this.reset();
+      // Values the script built must be safe to copy, log and serialize (no deep nesting,
+      // no cycles, no exponential sharing): checked without recursion.
+      const names = this.containerParams;
+      if (names.length > 0) {
+        let room = this.meter.maxElements;
+        for (const name of new Set(names)) {
+          room = checkParamValue(this.env.get(name), room, this.meter, this.experimentName, name);
+        }
+      }
+    } catch (error) {
+      const wrapped = this.toPlanoutError(error);
+      this.reset();
+      throw wrapped;
+    }
+    return inExperiment;
+  }
+}
+
+/**
+ * Runs `script` once for an experiment (its `Assignment` in `options.environment`), reading
+ * `inputs` as given; true unless the script returned a falsy value. Throws a PlanoutError
+ * naming the experiment and param. The one-shot form of {@link Interpreter}.
+ */
+export function runScript(
+  script: PlanoutValue,
+  experimentSalt: string,
+  inputs: PlanoutObject,
+  options: InterpreterOptions & { environment: Assignment },
+): boolean {
+  const evaluator = new Evaluator(
+    options.environment,
+    inputs,
+    options.operators ?? DEFAULT_OPERATORS,
+    options.experimentName ?? experimentSalt,
+    experimentSalt,
+    new EvaluationMeter(resolveEvaluationBudget(options.budget)),
+    options,
+  );
+  return evaluator.runScript(script) ?? true;
 }
 
 const PENDING = 0;
@@ -379,36 +410,13 @@ export class Interpreter {
     if (this.state === DONE) return;
     if (this.state === FAILED) throw this.error;
     try {
-      checkScriptStructure(this.script, this.experimentName);
-      this.evaluator.evaluate(this.script);
+      const returned = this.evaluator.runScript(this.script);
+      if (returned !== undefined) this.inExp = returned;
     } catch (error) {
-      if (error instanceof StopSignal) {
-        this.inExp = error.inExperiment;
-      } else {
-        this.fail(error);
-      }
-    }
-    this.evaluator.reset();
-    try {
-      // Values the script built must be safe to copy, log and serialize (no deep nesting,
-      // no cycles, no exponential sharing): checked without recursion.
-      const names = this.evaluator.containerParams;
-      if (names.length > 0) {
-        let room = this.evaluator.meter.maxElements;
-        for (const name of new Set(names)) {
-          room = checkParamValue(this.environment.get(name), room, this.evaluator.meter, this.experimentName, name);
-        }
-      }
-    } catch (error) {
-      this.fail(error);
+      this.state = FAILED;
+      this.error = error as PlanoutError;
+      throw error;
     }
     this.state = DONE;
-  }
-
-  private fail(error: unknown): never {
-    this.state = FAILED;
-    this.error = this.evaluator.toPlanoutError(error);
-    this.evaluator.reset();
-    throw this.error;
   }
 }

@@ -1,4 +1,4 @@
-import type { EvaluationMeter } from '../budget.js';
+import { MAX_NESTING, type EvaluationMeter } from '../budget.js';
 import { PlanoutArgumentError, type PlanoutError, type PlanoutErrorContext } from '../errors.js';
 import {
   PyFloat,
@@ -71,13 +71,18 @@ export function simpleOperator(run: (args: PlanoutObject, context: OperatorConte
   return (node, context) => run(context.evaluateArgs(node), context);
 }
 
-/** Adapts a random operator class: arguments are evaluated, then the draw runs in the script's context. */
-export function randomOperator(RandomClass: new (args: never) => RandomOperatorLike): OperatorFn {
-  return (node, context) => {
-    const operator = new RandomClass(context.evaluateArgs(node) as never);
+/** Runs a random operator class on evaluated arguments, in the script's context. */
+function randomDraw(RandomClass: new (args: never) => RandomOperatorLike): (args: PlanoutObject, context: OperatorContext) => PlanoutValue {
+  return (args, context) => {
+    const operator = new RandomClass(args as never);
     if (context.mayDraw !== undefined && !context.mayDraw(operator)) context.stop(false);
     return operator.execute(context) as PlanoutValue;
   };
+}
+
+/** Adapts a random operator class: arguments are evaluated, then the draw runs in the script's context. */
+export function randomOperator(RandomClass: new (args: never) => RandomOperatorLike): OperatorFn {
+  return simpleOperator(randomDraw(RandomClass));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,12 +100,6 @@ function arg(node: PlanoutObject, name: string, ctx: OperatorContext): PlanoutVa
 function listArg(node: PlanoutObject, name: string, ctx: OperatorContext): PlanoutValue[] {
   const value = arg(node, name, ctx);
   if (!Array.isArray(value)) ctx.fail(`${opName(node)}: ${name} must be a list, got ${pyTypeName(value)}`);
-  return value;
-}
-
-function stringArg(node: PlanoutObject, name: string, ctx: OperatorContext): string {
-  const value = arg(node, name, ctx);
-  if (typeof value !== 'string') ctx.fail(`${opName(node)}: ${name} must be a string, got ${pyTypeName(value)}`);
   return value;
 }
 
@@ -272,8 +271,7 @@ function pyRound(v: PlanoutValue, ctx: OperatorContext): PlanoutValue {
   return Number.isSafeInteger(r) ? intResult(r) : normalizeInt(BigInt(r));
 }
 
-function compare(node: PlanoutObject, ctx: OperatorContext): number {
-  const args = ctx.evaluateArgs(node);
+function compare(args: PlanoutObject, ctx: OperatorContext): number {
   const left = arg(args, 'left', ctx);
   const right = arg(args, 'right', ctx);
   spendComparing(left, right, ctx);
@@ -281,7 +279,7 @@ function compare(node: PlanoutObject, ctx: OperatorContext): number {
     return pyCompare(left, right);
   } catch (error) {
     if (error instanceof TypeError) {
-      ctx.fail(`'${opName(node)}' not supported between instances of '${pyTypeName(left)}' and '${pyTypeName(right)}'`, PlanoutArgumentError);
+      ctx.fail(`'${opName(args)}' not supported between instances of '${pyTypeName(left)}' and '${pyTypeName(right)}'`, PlanoutArgumentError);
     }
     throw error;
   }
@@ -318,9 +316,9 @@ function pyLen(v: PlanoutValue, ctx: OperatorContext): number {
 }
 
 /** `min`/`max`: the first of equal elements wins, as Python's. */
-function extreme(node: PlanoutObject, ctx: OperatorContext, sign: 1 | -1): PlanoutValue {
-  const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
-  if (values.length === 0) ctx.fail(`${opName(node)}() arg is an empty sequence`, PlanoutArgumentError);
+function extreme(args: PlanoutObject, ctx: OperatorContext, sign: 1 | -1): PlanoutValue {
+  const values = listArg(args, 'values', ctx);
+  if (values.length === 0) ctx.fail(`${opName(args)}() arg is an empty sequence`, PlanoutArgumentError);
   // Each comparison walks at most the element it compares: the whole list bounds them all.
   ctx.meter.spendWalking(values);
   let best = values[0];
@@ -338,8 +336,211 @@ function extreme(node: PlanoutObject, ctx: OperatorContext, sign: 1 | -1): Plano
   return best;
 }
 
-function unary(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  return arg(ctx.evaluateArgs(node), 'value', ctx);
+function unary(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+  return arg(args, 'value', ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled scripts. Each node of a script is compiled once into a closure (memoized by the
+// node's identity), so running a script walks no JSON, looks up no operator name and checks
+// no argument shape that is fixed by the script. A script's shape errors are not raised when
+// compiling: the compiled node raises them when it runs, exactly where the reference would.
+
+/** The context compiled nodes run in: the operator context plus the nesting of the run. */
+export interface CompiledContext extends OperatorContext {
+  /** Operators and arrays being evaluated, one inside the other. */
+  depth: number;
+  /** Throws the script error for a run nested deeper than {@link MAX_NESTING}. */
+  tooDeep(): never;
+  /** The operators the script may use, for the names that are not built in. */
+  readonly registry: { get(name: unknown): OperatorFn | undefined };
+}
+
+/** A compiled node: evaluates it in `context`. */
+export type CompiledNode = (context: CompiledContext) => PlanoutValue;
+
+/** Compiles a child node (memoized). */
+export type NodeCompiler = (node: unknown) => CompiledNode;
+
+/**
+ * Compiles the body of one operator node; the metering around it (one operation, the
+ * nesting) is added by {@link compileNode}.
+ */
+type OperatorCompiler = (node: PlanoutObject, compile: NodeCompiler) => CompiledNode;
+
+const MAX_DEPTH = MAX_NESTING;
+
+// Compiled nodes by node. A compiled node reads the parts of its node that a run can change
+// (a default salt that `set` writes in, a list a draw appended to) when it runs.
+const compiledNodes = new WeakMap<object, CompiledNode>();
+const compiledArgs = new WeakMap<object, (context: CompiledContext) => PlanoutObject>();
+/** Nodes being compiled, one inside the other; deeper ones are compiled when first run. */
+let compileDepth = 0;
+
+/** Evaluates any node: operators execute, arrays evaluate element-wise, anything else is a literal. */
+export function compileNode(node: unknown): CompiledNode {
+  if (typeof node !== 'object' || node === null) {
+    const value = node === undefined ? null : (node as PlanoutValue);
+    return () => value;
+  }
+  const known = compiledNodes.get(node);
+  if (known !== undefined) return known;
+  // Past the nesting a run may reach, a node is compiled only if a run gets there (it will
+  // not: the run fails first), and a cycle compiles to a node that calls itself.
+  let compiled: CompiledNode | undefined;
+  const forward: CompiledNode = (context) => (compiled ??= compileNode(node))(context);
+  if (compileDepth >= MAX_DEPTH) return forward;
+  compiledNodes.set(node, forward);
+  compileDepth++;
+  try {
+    compiled = compileObject(node);
+  } finally {
+    compileDepth--;
+  }
+  compiledNodes.set(node, compiled);
+  return compiled;
+}
+
+function compileObject(node: object): CompiledNode {
+  if (Array.isArray(node)) return compileArray(node);
+  if (!hasOwn(node, 'op')) return () => node as PlanoutValue;
+  const name = (node as PlanoutObject).op;
+  const builtin = typeof name === 'string' ? BUILTINS.get(name) : undefined;
+  if (builtin === undefined) return compileRegistered(node as PlanoutObject, name);
+  const body = builtin.compile(node as PlanoutObject, compileNode);
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    const result = body(context);
+    context.depth--;
+    return result === undefined ? null : result;
+  };
+}
+
+/** An operator the registry of the run provides (a custom one), or an unknown name. */
+function compileRegistered(node: PlanoutObject, name: PlanoutValue): CompiledNode {
+  return (context) => {
+    const operator = context.registry.get(name);
+    if (operator === undefined) {
+      return context.fail(`unknown operator ${typeof name === 'string' ? `"${name}"` : `of type ${pyTypeName(name)}`}`);
+    }
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    const result = operator(node, context);
+    context.depth--;
+    return result === undefined ? null : result;
+  };
+}
+
+/** Whether `list` holds only values that evaluate to themselves (no holes, no undefined). */
+function isFlat(list: readonly unknown[]): boolean {
+  for (let i = 0; i < list.length; i++) {
+    const value = list[i];
+    if (value === undefined || (typeof value === 'object' && value !== null)) return false;
+  }
+  return true;
+}
+
+/** The compiled elements of a list, compiled again if a run appended to it. */
+class CompiledList<T> {
+  private items: T[];
+
+  constructor(
+    private readonly list: readonly unknown[],
+    private readonly compileItem: (item: unknown) => T,
+  ) {
+    this.items = list.map((item) => compileItem(item));
+  }
+
+  at(i: number): T {
+    if (this.items.length !== this.list.length) this.items = this.list.map((item) => this.compileItem(item));
+    return this.items[i];
+  }
+}
+
+function compileArray(node: unknown[]): CompiledNode {
+  const flat = isFlat(node);
+  const elements = new CompiledList(node, compileNode);
+  const length = node.length;
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1, node.length);
+    let out: PlanoutValue[];
+    if (flat && node.length === length) {
+      out = node.slice() as PlanoutValue[];
+    } else {
+      out = new Array(node.length);
+      for (let i = 0; i < node.length; i++) out[i] = elements.at(i)(context);
+    }
+    context.depth--;
+    return out;
+  };
+}
+
+/**
+ * Evaluates every key of an operator node, in key order, into a new object (the reference's
+ * simple operators). Values that evaluate to themselves are copied from a template.
+ */
+function compileArgs(node: PlanoutObject, compile: NodeCompiler): (context: CompiledContext) => PlanoutObject {
+  const keys = Object.keys(node);
+  const template: PlanoutObject = {};
+  const dynamicKeys: string[] = [];
+  const dynamicValues: CompiledNode[] = [];
+  for (const key of keys) {
+    const value = node[key];
+    if (typeof value === 'object' && value !== null) {
+      setOwn(template, key, null);
+      dynamicKeys.push(key);
+      dynamicValues.push(compile(value));
+    } else {
+      setOwn(template, key, value === undefined ? null : value);
+    }
+  }
+  // `set` may write a default salt into the node after it was compiled (as its last key).
+  const mayGetSalt = !hasOwn(node, 'salt');
+  const count = dynamicKeys.length;
+  if (keys.includes('__proto__')) {
+    return (context) => {
+      const out: PlanoutObject = {};
+      for (const key of keys) setOwn(out, key, template[key]);
+      for (let i = 0; i < count; i++) setOwn(out, dynamicKeys[i], dynamicValues[i](context));
+      if (mayGetSalt && hasOwn(node, 'salt')) setOwn(out, 'salt', context.evaluate(node.salt));
+      return out;
+    };
+  }
+  return (context) => {
+    const out: PlanoutObject = { ...template };
+    for (let i = 0; i < count; i++) out[dynamicKeys[i]] = dynamicValues[i](context);
+    if (mayGetSalt && hasOwn(node, 'salt')) out.salt = context.evaluate(node.salt);
+    return out;
+  };
+}
+
+/** `context.evaluateArgs(node)`, compiled once per node. */
+export function evaluateArgsCompiled(node: PlanoutObject, context: CompiledContext): PlanoutObject {
+  let args = compiledArgs.get(node);
+  if (args === undefined) compiledArgs.set(node, (args = compileArgs(node, compileNode)));
+  return args(context);
+}
+
+// Shape errors found while compiling, raised when the node runs.
+
+function failing(message: string): CompiledNode {
+  return (context) => context.fail(message);
+}
+
+function missingArg(node: PlanoutObject, name: string): string | undefined {
+  return hasOwn(node, name) ? undefined : `${opName(node)}: missing argument "${name}"`;
+}
+
+function badListArg(node: PlanoutObject, name: string): string | undefined {
+  const value = node[name];
+  return missingArg(node, name) ?? (Array.isArray(value) ? undefined : `${opName(node)}: ${name} must be a list, got ${pyTypeName(value)}`);
+}
+
+function badStringArg(node: PlanoutObject, name: string): string | undefined {
+  const value = node[name];
+  return missingArg(node, name) ?? (typeof value === 'string' ? undefined : `${opName(node)}: ${name} must be a string, got ${pyTypeName(value)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,25 +560,96 @@ function saltedCopy(node: PlanoutObject, salt: string): PlanoutObject {
   return copy;
 }
 
-function opSet(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const name = stringArg(node, 'var', ctx);
-  let value = arg(node, 'value', ctx);
-  if (ctx.isOverridden(name)) return null;
-  const outer = ctx.currentParam;
-  ctx.currentParam = name;
-  if (isOperatorNode(value) && !hasOwn(value, 'salt')) {
-    // The reference writes the default salt into the script itself; the checksum sees it.
-    if (ctx.defaultSalt(value, name) && Object.isExtensible(value)) setOwn(value, 'salt', name);
-    else value = saltedCopy(value, name);
-  }
-  if (name === 'experiment_salt') ctx.setExperimentSalt(value);
-  ctx.assign(name, ctx.evaluate(value));
-  ctx.currentParam = outer;
-  return null;
+function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+  const problem = badStringArg(node, 'var') ?? missingArg(node, 'value');
+  if (problem !== undefined) return failing(problem);
+  const name = node.var as string;
+  const value = node.value;
+  const run = compile(value);
+  const isOperator = isOperatorNode(value);
+  let lastCopy: PlanoutObject | undefined;
+  let stableCopy: PlanoutObject | undefined;
+  let runCopy: CompiledNode = run;
+  return (context) => {
+    if (context.isOverridden(name)) return null;
+    const outer = context.currentParam;
+    context.currentParam = name;
+    let raw: PlanoutValue = value;
+    let evaluate = run;
+    if (isOperator && !hasOwn(value as PlanoutObject, 'salt')) {
+      // The reference writes the default salt into the script itself; the checksum sees it.
+      if (context.defaultSalt(value as PlanoutObject, name) && Object.isExtensible(value)) {
+        setOwn(value as PlanoutObject, 'salt', name);
+      } else {
+        // The copy is the same object run after run, unless the node is shared under two names.
+        const copy = stableCopy ?? saltedCopy(value as PlanoutObject, name);
+        if (copy !== lastCopy) {
+          lastCopy = copy;
+          runCopy = compile(copy);
+          if (saltedCopies.get(value as PlanoutObject)?.copy === copy) stableCopy = copy;
+        }
+        raw = copy;
+        evaluate = runCopy;
+      }
+    }
+    if (name === 'experiment_salt') context.setExperimentSalt(raw);
+    context.assign(name, evaluate(context));
+    context.currentParam = outer;
+    return null;
+  };
 }
 
-function opIndex(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const args = ctx.evaluateArgs(node);
+function compileCond(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+  const problem = badListArg(node, 'cond');
+  if (problem !== undefined) return failing(problem);
+  const list = node.cond as PlanoutValue[];
+  const clauses = new CompiledList(list, (clause) => {
+    if (!isPlainObject(clause)) return failing(`cond: each clause must be a map with "if" and "then", got ${pyTypeName(clause)}`);
+    if (!hasOwn(clause, 'if')) return failing('cond: clause without "if"');
+    if (!hasOwn(clause, 'then')) return failing('cond: clause without "then"');
+    return { test: compile(clause.if), then: compile(clause.then) };
+  });
+  return (context) => {
+    for (let i = 0; i < list.length; i++) {
+      const clause = clauses.at(i);
+      if (typeof clause === 'function') return clause(context);
+      if (truthy(clause.test(context))) return clause.then(context);
+    }
+    return null;
+  };
+}
+
+/** A list argument compiled element by element (`seq`, `and`, `or`, `coalesce`, `array`). */
+function compileListOperator(
+  name: string,
+  run: (list: readonly unknown[], elements: CompiledList<CompiledNode>, context: CompiledContext) => PlanoutValue,
+): OperatorCompiler {
+  return (node, compile) => {
+    const problem = badListArg(node, name);
+    if (problem !== undefined) return failing(problem);
+    const list = node[name] as PlanoutValue[];
+    const elements = new CompiledList(list, compile);
+    return (context) => run(list, elements, context);
+  };
+}
+
+function compileArrayOperator(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+  const problem = badListArg(node, 'values');
+  if (problem !== undefined) return failing(problem);
+  const values = node.values as PlanoutValue[];
+  const flat = isFlat(values);
+  const length = values.length;
+  const elements = new CompiledList(values, compile);
+  return (context) => {
+    context.meter.spend(0, values.length);
+    if (flat && values.length === length) return values.slice();
+    const out: PlanoutValue[] = new Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = elements.at(i)(context);
+    return out;
+  };
+}
+
+function opIndex(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   const base = arg(args, 'base', ctx);
   if (!Array.isArray(base) && !isPlainObject(base)) ctx.fail(`index: base must be a map or list, got ${pyTypeName(base)}`);
   const index = arg(args, 'index', ctx);
@@ -395,18 +667,7 @@ function opIndex(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   return typeof index === 'string' && hasOwn(base, index) ? (base[index] ?? null) : null;
 }
 
-function opCond(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  for (const clause of listArg(node, 'cond', ctx)) {
-    if (!isPlainObject(clause)) ctx.fail(`cond: each clause must be a map with "if" and "then", got ${pyTypeName(clause)}`);
-    if (!hasOwn(clause, 'if')) ctx.fail('cond: clause without "if"');
-    if (!hasOwn(clause, 'then')) ctx.fail('cond: clause without "then"');
-    if (truthy(ctx.evaluate(clause.if))) return ctx.evaluate(clause.then);
-  }
-  return null;
-}
-
-function opMap(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const args = ctx.evaluateArgs(node);
+function opMap(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   // The reference deletes `salt` unconditionally: a map outside `set` raises (KeyError).
   if (!hasOwn(args, 'salt')) ctx.fail('map: missing "salt" (a map must be the value of a set)');
   const out: PlanoutObject = {};
@@ -424,8 +685,8 @@ function opMap(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   return out;
 }
 
-function opProduct(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
+function opProduct(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+  const values = listArg(args, 'values', ctx);
   if (values.length === 0) ctx.fail('product: reduce() of empty iterable with no initial value', PlanoutArgumentError);
   ctx.meter.spend(values.length);
   let acc = values[0];
@@ -433,122 +694,168 @@ function opProduct(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   return acc;
 }
 
-function opSum(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+function opSum(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   let acc: PlanoutValue = 0;
-  const values = listArg(ctx.evaluateArgs(node), 'values', ctx);
+  const values = listArg(args, 'values', ctx);
   ctx.meter.spend(values.length);
   for (const v of values) acc = pyAdd(acc, v, ctx);
   return acc;
 }
 
-function opNegative(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const v = unary(node, ctx);
+function opNegative(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+  const v = unary(args, ctx);
   if (!isPyNumber(v)) return ctx.fail(`bad operand type for unary -: '${pyTypeName(v)}'`, PlanoutArgumentError);
   if (isFloat(v)) return toPyFloat(0 - floatOf(v, ctx));
   const n = intOf(v as number | bigint | boolean);
   return typeof n === 'number' ? intResult(-n) : normalizeInt(-n);
 }
 
-function opDivide(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const args = ctx.evaluateArgs(node);
+function opDivide(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
   const left = pyFloat(arg(args, 'left', ctx), ctx);
   const right = pyFloat(arg(args, 'right', ctx), ctx);
   if (right === 0) ctx.fail('float division by zero', PlanoutArgumentError);
   return toPyFloat(left / right);
 }
 
-function opExp(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const x = mathArg('exp', unary(node, ctx), ctx);
+function opExp(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+  const x = mathArg('exp', unary(args, ctx), ctx);
   const r = Math.exp(x);
   if (r === Infinity && Number.isFinite(x)) ctx.fail('exp: math range error', PlanoutArgumentError);
   return toPyFloat(r);
 }
 
-function opSqrt(node: PlanoutObject, ctx: OperatorContext): PlanoutValue {
-  const x = mathArg('sqrt', unary(node, ctx), ctx);
+function opSqrt(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
+  const x = mathArg('sqrt', unary(args, ctx), ctx);
   if (x < 0) ctx.fail('sqrt: math domain error', PlanoutArgumentError);
   return toPyFloat(Math.sqrt(x));
 }
 
-/** The core operators, by serialized name. */
-export const CORE_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, OperatorFn>([
-  ['literal', (node, ctx) => arg(node, 'value', ctx)],
-  ['get', (node, ctx) => ctx.lookup(stringArg(node, 'var', ctx))],
+/** A built-in operator: how it compiles, and the same as a registry function. */
+interface BuiltinOperator {
+  readonly compile: OperatorCompiler;
+  readonly call: OperatorFn;
+}
+
+/** An operator that reads its own node (its arguments are evaluated as it decides). */
+function structural(compile: OperatorCompiler): BuiltinOperator {
+  return { compile, call: (node, context) => compile(node, compileNode)(context as CompiledContext) };
+}
+
+/** An operator that evaluates all its arguments first (the reference's PlanOutOpSimple). */
+function simple(run: (args: PlanoutObject, context: OperatorContext) => PlanoutValue): BuiltinOperator {
+  return {
+    compile: (node, compile) => {
+      const args = compileArgs(node, compile);
+      return (context) => run(args(context), context);
+    },
+    call: simpleOperator(run),
+  };
+}
+
+const CORE: ReadonlyArray<readonly [string, BuiltinOperator]> = [
+  [
+    'literal',
+    structural((node) => {
+      const problem = missingArg(node, 'value');
+      return problem !== undefined ? failing(problem) : () => node.value;
+    }),
+  ],
+  [
+    'get',
+    structural((node) => {
+      const problem = badStringArg(node, 'var');
+      if (problem !== undefined) return failing(problem);
+      const name = node.var as string;
+      return (context) => context.lookup(name);
+    }),
+  ],
   [
     'seq',
-    (node, ctx) => {
-      for (const item of listArg(node, 'seq', ctx)) ctx.evaluate(item);
-      return null;
-    },
+    structural(
+      compileListOperator('seq', (list, elements, context) => {
+        for (let i = 0; i < list.length; i++) elements.at(i)(context);
+        return null;
+      }),
+    ),
   ],
-  ['set', opSet],
-  ['return', (node, ctx) => ctx.stop(truthy(ctx.evaluate(arg(node, 'value', ctx))))],
-  ['index', opIndex],
+  ['set', structural(compileSet)],
   [
-    'array',
-    (node, ctx) => {
-      const values = listArg(node, 'values', ctx);
-      ctx.meter.spend(0, values.length);
-      const out: PlanoutValue[] = new Array(values.length);
-      for (let i = 0; i < values.length; i++) out[i] = ctx.evaluate(values[i]);
-      return out;
-    },
+    'return',
+    structural((node, compile) => {
+      const problem = missingArg(node, 'value');
+      if (problem !== undefined) return failing(problem);
+      const value = compile(node.value);
+      return (context) => context.stop(truthy(value(context)));
+    }),
   ],
-  ['map', opMap],
+  ['index', simple(opIndex)],
+  ['array', structural(compileArrayOperator)],
+  ['map', simple(opMap)],
   [
     'equals',
-    simpleOperator((args, ctx) => {
+    simple((args, ctx) => {
       const left = arg(args, 'left', ctx);
       const right = arg(args, 'right', ctx);
       spendComparing(left, right, ctx);
       return pyEquals(left, right);
     }),
   ],
-  ['cond', opCond],
+  ['cond', structural(compileCond)],
   [
     'and',
-    (node, ctx) => {
-      for (const v of listArg(node, 'values', ctx)) if (!truthy(ctx.evaluate(v))) return false;
-      return true;
-    },
+    structural(
+      compileListOperator('values', (list, elements, context) => {
+        for (let i = 0; i < list.length; i++) if (!truthy(elements.at(i)(context))) return false;
+        return true;
+      }),
+    ),
   ],
   [
     'or',
-    (node, ctx) => {
-      for (const v of listArg(node, 'values', ctx)) if (truthy(ctx.evaluate(v))) return true;
-      return false;
-    },
+    structural(
+      compileListOperator('values', (list, elements, context) => {
+        for (let i = 0; i < list.length; i++) if (truthy(elements.at(i)(context))) return true;
+        return false;
+      }),
+    ),
   ],
-  ['>', (node, ctx) => compare(node, ctx) > 0],
-  ['<', (node, ctx) => compare(node, ctx) < 0],
-  ['>=', (node, ctx) => compare(node, ctx) >= 0],
-  ['<=', (node, ctx) => compare(node, ctx) <= 0],
-  ['%', simpleOperator((args, ctx) => pyMod(arg(args, 'left', ctx), arg(args, 'right', ctx), ctx))],
-  ['/', opDivide],
-  ['not', (node, ctx) => !truthy(unary(node, ctx))],
-  ['round', (node, ctx) => pyRound(unary(node, ctx), ctx)],
-  ['negative', opNegative],
-  ['min', (node, ctx) => extreme(node, ctx, -1)],
-  ['max', (node, ctx) => extreme(node, ctx, 1)],
-  ['length', (node, ctx) => pyLen(unary(node, ctx), ctx)],
+  ['>', simple((args, ctx) => compare(args, ctx) > 0)],
+  ['<', simple((args, ctx) => compare(args, ctx) < 0)],
+  ['>=', simple((args, ctx) => compare(args, ctx) >= 0)],
+  ['<=', simple((args, ctx) => compare(args, ctx) <= 0)],
+  ['%', simple((args, ctx) => pyMod(arg(args, 'left', ctx), arg(args, 'right', ctx), ctx))],
+  ['/', simple(opDivide)],
+  ['not', simple((args, ctx) => !truthy(unary(args, ctx)))],
+  ['round', simple((args, ctx) => pyRound(unary(args, ctx), ctx))],
+  ['negative', simple(opNegative)],
+  ['min', simple((args, ctx) => extreme(args, ctx, -1))],
+  ['max', simple((args, ctx) => extreme(args, ctx, 1))],
+  ['length', simple((args, ctx) => pyLen(unary(args, ctx), ctx))],
   [
     'coalesce',
-    (node, ctx) => {
-      for (const v of listArg(node, 'values', ctx)) {
-        const value = ctx.evaluate(v);
-        if (value !== null && value !== undefined) return value;
-      }
-      return null;
-    },
+    structural(
+      compileListOperator('values', (list, elements, context) => {
+        for (let i = 0; i < list.length; i++) {
+          const value = elements.at(i)(context);
+          if (value !== null && value !== undefined) return value;
+        }
+        return null;
+      }),
+    ),
   ],
-  ['product', opProduct],
-  ['sum', opSum],
-  ['exp', opExp],
-  ['sqrt', opSqrt],
+  ['product', simple(opProduct)],
+  ['sum', simple(opSum)],
+  ['exp', simple(opExp)],
+  ['sqrt', simple(opSqrt)],
+];
+
+const BUILTINS: ReadonlyMap<string, BuiltinOperator> = new Map<string, BuiltinOperator>([
+  ...CORE,
+  ...Object.entries(RANDOM_OPERATORS).map(([name, cls]) => [name, simple(randomDraw(cls as never))] as const),
 ]);
 
+/** The core operators, by serialized name. */
+export const CORE_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, OperatorFn>(CORE.map(([name, op]) => [name, op.call]));
+
 /** Core and random operators: what the reference interpreter knows. */
-export const BUILTIN_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, OperatorFn>([
-  ...CORE_OPERATORS,
-  ...Object.entries(RANDOM_OPERATORS).map(([name, cls]) => [name, randomOperator(cls as never)] as [string, OperatorFn]),
-]);
+export const BUILTIN_OPERATORS: ReadonlyMap<string, OperatorFn> = new Map<string, OperatorFn>([...BUILTINS].map(([name, op]) => [name, op.call]));
