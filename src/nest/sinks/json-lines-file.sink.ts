@@ -40,9 +40,24 @@ export interface JsonLinesFileSinkOptions {
   logger?: PlanoutBackendLogger;
 }
 
-/** Bytes taken from `lines` whose write has not completed (kept across a failure). */
-interface Carry {
+/**
+ * Encoded lines waiting to be written: `bytes` bytes of `buffer`, `records` whole lines.
+ * The backlog is a few of these large buffers (outside the JS heap) rather than one heap
+ * string per record, so a full queue of 100k records costs the garbage collector nothing
+ * to scan or copy, and a write needs no join or re-encoding.
+ */
+interface Chunk {
   buffer: Buffer;
+  bytes: number;
+  records: number;
+}
+
+/** A chunk taken for writing whose write has not completed (kept across a failure). */
+interface Carry {
+  /** The chunk's bytes (a view of `backing`). */
+  buffer: Buffer;
+  /** The whole buffer, given back to the pool once everything is written. */
+  backing: Buffer;
   /** Bytes of `buffer` written to the file so far. */
   offset: number;
   /** End of the last complete line written (`offset` minus a partial line's bytes). */
@@ -66,12 +81,17 @@ function sameFile(now: BigIntStats | undefined, file: OpenFile): boolean {
   return now !== undefined && now.ino === file.ino && now.dev === file.dev;
 }
 const NEWLINE = 0x0a;
+/** Free chunk buffers kept for reuse: a producer fills one while the writer writes another. */
+const POOLED_BUFFERS = 2;
+/** Largest chunk buffer; a larger `flushBytes` still sets when to write, in several chunks. */
+const MAX_CHUNK_BYTES = 4 << 20;
 
 /**
  * The default sink: one JSON object per line, appended to a file in the PlanOut
- * reference's record format. `write` only serializes into memory; one background
- * loop appends the buffer in large chunks, so a burst costs a few syscalls, never one
- * per record, and never blocks the event loop on disk.
+ * reference's record format. `write` only encodes the line into a large in-memory
+ * buffer (no heap string is kept per record); one background loop appends those buffers
+ * whole, so a burst costs a few syscalls, never one per record, and never blocks the
+ * event loop on disk.
  *
  * A failed write (disk full, permissions) keeps the data and retries with backoff;
  * while the file cannot be written the buffer fills up to `maxBufferedRecords` and
@@ -96,10 +116,15 @@ export class JsonLinesFileSink extends LogSink {
   private readonly logger: PlanoutBackendLogger;
   private readonly limited: RateLimitedLogger;
 
-  private lines: string[] = [];
-  private lineChars = 0;
+  private readonly chunkBytes: number;
+  /** Filled chunks in order, the last one still being appended to. */
+  private chunks: Chunk[] = [];
+  /** Bytes and records in `chunks` (not yet taken for writing). */
+  private chunkedBytes = 0;
+  private chunkedRecords = 0;
+  private readonly pool: Buffer[] = [];
   private carry: Carry | undefined;
-  /** Records accepted and not yet written: `lines` plus `carry`. */
+  /** Records accepted and not yet written: `chunks` plus `carry`. */
   private pending = 0;
   private file: OpenFile | undefined;
   /** Why the file must be closed and `path` opened again before anything else, if it must. */
@@ -123,6 +148,7 @@ export class JsonLinesFileSink extends LogSink {
     this.maxBufferedRecords = checkNumber(OWNER, 'maxBufferedRecords', options.maxBufferedRecords, 100_000, 1);
     this.retryDelayMs = checkNumber(OWNER, 'retryDelayMs', options.retryDelayMs, 500, 1);
     this.rotationCheckIntervalMs = checkNumber(OWNER, 'rotationCheckIntervalMs', options.rotationCheckIntervalMs, 1000, 0);
+    this.chunkBytes = Math.min(Math.ceil(this.flushBytes), MAX_CHUNK_BYTES);
     this.metrics = options.metrics;
     this.logger = options.logger ?? new Logger('Planout');
     this.limited = new RateLimitedLogger(this.logger);
@@ -156,11 +182,9 @@ export class JsonLinesFileSink extends LogSink {
         this.metrics !== undefined,
       );
     }
-    const line = safeJsonStringify(record) + '\n';
-    this.lines.push(line);
-    this.lineChars += line.length;
+    this.append(safeJsonStringify(record));
     this.pending++;
-    if (this.lineChars >= this.flushBytes || this.lines.length >= this.flushRecords) {
+    if (this.chunkedBytes >= this.flushBytes || this.chunkedRecords >= this.flushRecords) {
       this.kick();
     } else if (this.timer === undefined && this.writing === undefined) {
       this.timer = setTimeout(() => {
@@ -227,11 +251,13 @@ export class JsonLinesFileSink extends LogSink {
       this.logger.error(
         `${OWNER}: ${lost} records could not be written to ${this.path} before close and are dropped (reason: ${errorMessage(error)})`,
       );
-      this.lines = [];
-      this.lineChars = 0;
+      this.chunks = [];
+      this.chunkedBytes = 0;
+      this.chunkedRecords = 0;
       this.carry = undefined;
       this.pending = 0;
     }
+    this.pool.length = 0;
     this.clearTimer();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     await this.closeFile();
@@ -274,7 +300,7 @@ export class JsonLinesFileSink extends LogSink {
         this.file = await this.openFile();
         this.logger.log(`${OWNER}: reopened ${this.path} (${reason})`);
       }
-      if (this.carry === undefined && this.lines.length === 0) return;
+      if (this.carry === undefined && this.chunkedRecords === 0) return;
       // Checked before every chunk, so a record accepted after a rotation never goes to the old
       // file. Synchronous on purpose: one stat (~2 us, metadata) per chunk of up to flushBytes,
       // where an async one would cost the writer a thread-pool round trip per chunk.
@@ -299,6 +325,7 @@ export class JsonLinesFileSink extends LogSink {
         throw error;
       }
       this.carry = undefined;
+      this.recycle(carry.backing);
       this.failures = 0;
       this.lastErrorValue = undefined;
     }
@@ -357,18 +384,45 @@ export class JsonLinesFileSink extends LogSink {
     }
   }
 
-  /** Takes up to about `flushBytes` of buffered lines, so one write never stalls the loop for long. */
-  private takeChunk(): Carry {
-    let count = 0;
-    let chars = 0;
-    while (count < this.lines.length && (count === 0 || chars < this.flushBytes)) {
-      chars += this.lines[count]!.length;
-      count++;
+  /**
+   * Encodes one line (JSON text and a newline) into the last chunk, or a new one when it
+   * does not fit: a record costs one UTF-8 copy into a buffer and leaves nothing on the heap.
+   */
+  private append(json: string): void {
+    let chunk = this.chunks.at(-1);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only near the end of a chunk.
+    let bytes = json.length * 3 + 1;
+    if (chunk === undefined || chunk.bytes + bytes > chunk.buffer.length) {
+      bytes = Buffer.byteLength(json, 'utf8') + 1;
+      if (chunk === undefined || chunk.bytes + bytes > chunk.buffer.length) {
+        chunk = { buffer: this.chunkBuffer(bytes), bytes: 0, records: 0 };
+        this.chunks.push(chunk);
+      }
     }
-    const taken = count === this.lines.length ? this.lines : this.lines.slice(0, count);
-    this.lines = count === this.lines.length ? [] : this.lines.slice(count);
-    this.lineChars -= chars;
-    return { buffer: Buffer.from(taken.join(''), 'utf8'), offset: 0, lineEnd: 0, records: count };
+    const written = chunk.buffer.write(json, chunk.bytes, 'utf8') + 1;
+    chunk.buffer[chunk.bytes + written - 1] = NEWLINE;
+    chunk.bytes += written;
+    chunk.records++;
+    this.chunkedBytes += written;
+    this.chunkedRecords++;
+  }
+
+  /** A buffer for a new chunk: a pooled one, or a new one big enough for a line longer than a chunk. */
+  private chunkBuffer(atLeast: number): Buffer {
+    if (atLeast > this.chunkBytes) return Buffer.allocUnsafeSlow(atLeast);
+    return this.pool.pop() ?? Buffer.allocUnsafeSlow(this.chunkBytes);
+  }
+
+  private recycle(buffer: Buffer): void {
+    if (buffer.length === this.chunkBytes && this.pool.length < POOLED_BUFFERS && !this.closed) this.pool.push(buffer);
+  }
+
+  /** Takes the oldest chunk (about `flushBytes`), so one write never stalls the loop for long. */
+  private takeChunk(): Carry {
+    const chunk = this.chunks.shift()!;
+    this.chunkedBytes -= chunk.bytes;
+    this.chunkedRecords -= chunk.records;
+    return { buffer: chunk.buffer.subarray(0, chunk.bytes), backing: chunk.buffer, offset: 0, lineEnd: 0, records: chunk.records };
   }
 
   private async openFile(): Promise<OpenFile> {

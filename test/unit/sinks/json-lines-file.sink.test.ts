@@ -89,6 +89,22 @@ describe('JsonLinesFileSink', () => {
     expect(times).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
   });
 
+  it.each([
+    ['lines that straddle chunk ends', 300],
+    ['lines longer than a chunk', 40],
+  ])('writes multi-byte text whole and in order: %s (flushBytes %d)', async (_, flushBytes) => {
+    const path = file();
+    const metrics = new PlanoutMetrics();
+    const sink = new JsonLinesFileSink({ path, flushBytes, metrics, logger: new CapturingLogger() });
+    // 1-, 2-, 3- and 4-byte UTF-8 characters, and a lone surrogate (JSON.stringify escapes it).
+    const texts = Array.from({ length: 500 }, (_, i) => `${'é'.repeat(i % 7)}名${'😀'.repeat(i % 5)}x\uD800${'a'.repeat(i % 13)}`);
+    texts.forEach((text, i) => sink.write(record(i, { params: { text } })));
+    await sink.close();
+    const out = await lines(path);
+    expect(out.map((l) => (JSON.parse(l) as { params: { text: string } }).params.text)).toEqual(texts);
+    expect(metrics.snapshot().logged).toBe(500);
+  });
+
   it('rejects past maxBufferedRecords with a typed, counted error while the file cannot be written, then recovers', async () => {
     // The file's directory is a regular file: every open fails (ENOTDIR/EEXIST) until it is removed.
     const blocker = join(dir, `blocker-${n++}`);
