@@ -93,5 +93,10 @@ export function assignmentText(record: PlanoutLogRecord): string {
  * shared cache stays valid).
  */
 export function exposureDedupeKey(record: PlanoutLogRecord): string {
-  return record.name + ':' + sha1Hex(assignmentText(record));
+  return dedupeKeyOf(record.name, assignmentText(record));
+}
+
+/** {@link exposureDedupeKey} from the experiment name and the record's {@link assignmentText}. */
+export function dedupeKeyOf(name: string, assignment: string): string {
+  return name + ':' + sha1Hex(assignment);
 }

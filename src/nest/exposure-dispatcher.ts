@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { PlanoutLogRecord } from '../core/log-record.js';
-import { exposureDedupeKey } from './dedupe-key.js';
+import { assignmentText, dedupeKeyOf } from './dedupe-key.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
@@ -102,8 +102,11 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
    */
   private expose(record: PlanoutLogRecord): void {
     let key: string;
+    // Built once: the dedupe key and the record id both hash it.
+    let assignment: string;
     try {
-      key = exposureDedupeKey(record);
+      assignment = assignmentText(record);
+      key = dedupeKeyOf(record.name, assignment);
     } catch (error) {
       // Unserializable inputs: log without deduplication rather than lose the exposure.
       this.warn('key', `cannot build the dedupe key of an exposure of "${record.name}": ${message(error)}`);
@@ -123,14 +126,14 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       seen = false;
     }
     if (typeof seen !== 'boolean') {
-      this.coalesce(key, this.exposeAfterHas(key, record, seen));
+      this.coalesce(key, this.exposeAfterHas(key, record, assignment, seen));
       return;
     }
     if (seen) {
       this.metrics.recordOutcome('deduplicated', record);
       return;
     }
-    const written = this.write(record);
+    const written = this.write(record, assignment);
     if (typeof written !== 'boolean') {
       this.coalesce(key, this.markAfterWrite(key, written));
       return;
@@ -141,7 +144,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     }
   }
 
-  private async exposeAfterHas(key: string, record: PlanoutLogRecord, has: Promise<boolean>): Promise<void> {
+  private async exposeAfterHas(key: string, record: PlanoutLogRecord, assignment: string, has: Promise<boolean>): Promise<void> {
     let seen = false;
     try {
       seen = await has;
@@ -152,7 +155,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       this.metrics.recordOutcome('deduplicated', record);
       return;
     }
-    await this.markAfterWrite(key, this.write(record));
+    await this.markAfterWrite(key, this.write(record, assignment));
   }
 
   private async markAfterWrite(key: string, written: boolean | Promise<boolean>): Promise<void> {
@@ -187,14 +190,14 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
   }
 
   /**
-   * Hands `record` to the sink: true / false (accepted / rejected) when the sink answered
+   * Hands `record` to the sink (`assignment`: its {@link assignmentText}, when already built): true / false (accepted / rejected) when the sink answered
    * synchronously, else a promise of it. Never throws or rejects.
    */
-  private write(record: PlanoutLogRecord): boolean | Promise<boolean> {
+  private write(record: PlanoutLogRecord, assignment?: string): boolean | Promise<boolean> {
     let result: void | Promise<void>;
     try {
       // The id is set here, once per record: a retry inside the sink resends the same object.
-      result = this.sink.write(withRecordId(record));
+      result = this.sink.write(withRecordId(record, assignment));
     } catch (error) {
       return this.writeFailed(record, error);
     }
