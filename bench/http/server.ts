@@ -1,6 +1,8 @@
 // One Nest app for the HTTP benchmark, run in its own process by bench/suites/http.ts.
 // argv[2] is a JSON ServerConfig. Binds 127.0.0.1 on an ephemeral port and reports it over IPC.
 import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { Controller, Get, Injectable, Module, Query, type CallHandler, type DynamicModule, type NestInterceptor, type ExecutionContext } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -145,7 +147,23 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   process.send?.({ ready: true, port: address.port });
-  process.on('message', (message: { stop?: boolean }) => {
+  // Profiling (bench/profile-http.mjs): a CPU profile of the measured load only, not of startup.
+  let profiler: Session | undefined;
+  process.on('message', (message: { stop?: boolean; profileStart?: boolean; profileStop?: string }) => {
+    if (message.profileStart) {
+      profiler = new Session();
+      profiler.connect();
+      profiler.post('Profiler.enable', () => profiler!.post('Profiler.start', () => process.send?.({ profiling: true })));
+    }
+    if (message.profileStop !== undefined && profiler !== undefined) {
+      const path = message.profileStop;
+      profiler.post('Profiler.stop', (error, result) => {
+        if (error === null) writeFileSync(path, JSON.stringify(result.profile));
+        profiler!.disconnect();
+        profiler = undefined;
+        process.send?.({ profiled: path });
+      });
+    }
     if (message.stop) {
       const rss = process.resourceUsage().maxRSS;
       void app.close().then(() => process.send?.({ stopped: true, maxRssKb: rss }, () => process.exit(0)));
