@@ -3,7 +3,7 @@ import type { Assignment } from './assignment.js';
 import { checkScriptStructure, markScriptSound, resolveEvaluationBudget, type EvaluationBudget } from './budget.js';
 import { PlanoutError } from './errors.js';
 import { Experiment, shortChecksum, type ExperimentInputs, type ExperimentParams } from './experiment.js';
-import { runScript, type OperatorRegistry } from './interpreter.js';
+import { runScript, type DefaultSaltLog, type OperatorRegistry } from './interpreter.js';
 import { parsePlanoutJson, stringifyPlanoutJson } from './json.js';
 import { deepCopy, isPlainObject, setOwn, type PlanoutObject, type PlanoutValue } from './values.js';
 
@@ -55,7 +55,7 @@ export abstract class InterpretedExperiment<
   TInputs extends object = ExperimentInputs,
 > extends Experiment<TParams, TInputs> {
   /** This instance's run: its script and the `set` nodes that got a default salt. */
-  private run: { plan: ScriptPlan; script: PlanoutScript; salted: Map<object, string> } | undefined;
+  private run: { plan: ScriptPlan; script: PlanoutScript; salted: DefaultSaltLog } | undefined;
   private budgetDefaults: EvaluationBudget | undefined;
 
   /** The script to run. Called once per instance. */
@@ -88,7 +88,7 @@ export abstract class InterpretedExperiment<
     // from that script. A script that cannot leak its own objects into values runs shared
     // and untouched (the salts are noted instead); one that can runs on its own copy.
     const script = plan.shared ? source : markedSound(deepCopy(source));
-    const salted = new Map<object, string>();
+    const salted: DefaultSaltLog = { nodes: [], names: [] };
     this.run = { plan, script, salted };
     // The inputs are this experiment's own and the script runs now: read them as they are.
     return runScript(script, this.salt, inputs as PlanoutObject, {
@@ -96,7 +96,7 @@ export abstract class InterpretedExperiment<
       experimentName: this.name,
       operators: this.operators(),
       mutateScript: !plan.shared,
-      onDefaultSalt: plan.shared ? (node, varName) => salted.set(node, varName) : undefined,
+      defaultSaltLog: plan.shared ? salted : undefined,
       budget: resolveEvaluationBudget(this.budgetDefaults, this.evaluationBudget()),
     });
   }
@@ -155,32 +155,33 @@ class ScriptPlan {
   private readonly nodeIds = new WeakMap<object, number>();
   private nextId = 0;
   /** The salted nodes (and their salts) of the last checksum asked for, and that checksum. */
-  private last: { readonly nodes: readonly object[]; readonly salts: readonly string[]; readonly checksum: string } | undefined;
+  private last: { readonly nodes: readonly object[]; readonly names: readonly string[]; readonly checksum: string } | undefined;
 
   constructor(private readonly script: PlanoutScript) {
     this.shared = !holdsLiteralObjects(script, true);
   }
 
-  /** The reference's checksum of the script with default salts written at `salted` nodes. */
-  checksum(salted: ReadonlyMap<object, string>): string {
-    // Units nearly always salt the nodes the previous unit salted: compare them first.
+  /** The reference's checksum of the script with default salts written at the `salted` nodes. */
+  checksum(salted: DefaultSaltLog): string {
+    // Units nearly always salt the nodes the previous unit salted, in the same order.
     const last = this.last;
-    if (last !== undefined && last.nodes.length === salted.size) {
+    const { nodes, names } = salted;
+    if (last !== undefined && last.nodes.length === nodes.length) {
       let i = 0;
-      for (const node of salted.keys()) {
-        if (node !== last.nodes[i] || salted.get(node) !== last.salts[i]) break;
-        i++;
-      }
-      if (i === last.nodes.length) return last.checksum;
+      while (i < nodes.length && nodes[i] === last.nodes[i] && names[i] === last.names[i]) i++;
+      if (i === nodes.length) return last.checksum;
     }
+    // A node salted twice keeps its first place and its last name.
+    const byNode = new Map<object, string>();
+    for (let i = 0; i < nodes.length; i++) byNode.set(nodes[i], names[i]);
     let key = '';
-    for (const node of salted.keys()) key += this.idOf(node) + ',';
+    for (const node of byNode.keys()) key += this.idOf(node) + ',';
     let checksum = this.checksums.get(key);
     if (checksum === undefined) {
-      checksum = shortChecksum(stringifyPlanoutJson(withSalts(this.script, salted)));
+      checksum = shortChecksum(stringifyPlanoutJson(withSalts(this.script, byNode)));
       if (this.checksums.size < 1024) this.checksums.set(key, checksum);
     }
-    this.last = { nodes: [...salted.keys()], salts: [...salted.values()], checksum };
+    this.last = { nodes: [...nodes], names: [...names], checksum };
     return checksum;
   }
 

@@ -84,8 +84,19 @@ export interface InterpreterOptions {
   mutateScript?: boolean;
   /** Told of every `set` whose operator gets the default salt (the var's name). */
   onDefaultSalt?: (valueNode: PlanoutObject, varName: string) => void;
+  /**
+   * Where `set` records the nodes it gives the default salt (and the var's names), in
+   * order: what onDefaultSalt is told, without a call per node.
+   */
+  defaultSaltLog?: DefaultSaltLog;
   /** Limits on operations run and elements created; {@link DEFAULT_EVALUATION_BUDGET} fills the rest. */
   budget?: EvaluationBudget;
+}
+
+/** The operator nodes a run gave the default salt, and the salts, in the order it did. */
+export interface DefaultSaltLog {
+  readonly nodes: object[];
+  readonly names: string[];
 }
 
 /**
@@ -141,6 +152,11 @@ class Evaluator implements CompiledContext {
   }
 
   defaultSalt(valueNode: PlanoutObject, varName: string): boolean {
+    const log = this.options.defaultSaltLog;
+    if (log !== undefined) {
+      log.nodes.push(valueNode);
+      log.names.push(varName);
+    }
     this.options.onDefaultSalt?.(valueNode, varName);
     return this.options.mutateScript !== false;
   }

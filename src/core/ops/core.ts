@@ -16,7 +16,7 @@ import {
   type PlanoutObject,
   type PlanoutValue,
 } from '../values.js';
-import { RANDOM_OPERATORS, type RandomContext, type RandomOperatorLike } from './random.js';
+import { RANDOM_OPERATORS, SaltPrefixCache, type RandomContext, type RandomOperatorLike } from './random.js';
 
 /** A PlanoutError subclass, for {@link OperatorContext.fail}. */
 export type PlanoutErrorClass = new (message: string, context?: PlanoutErrorContext) => PlanoutError;
@@ -77,6 +77,19 @@ function randomDraw(RandomClass: new (args: never) => RandomOperatorLike): (args
     const operator = new RandomClass(args as never);
     if (context.mayDraw !== undefined && !context.mayDraw(operator)) context.stop(false);
     return operator.execute(context) as PlanoutValue;
+  };
+}
+
+/** A random operator compiled for one script node: the salt prefix it hashed with last is kept for the next run. */
+function compileRandomDraw(RandomClass: new (args: never) => RandomOperatorLike): OperatorCompiler {
+  return (node, compile) => {
+    const args = compileArgs(node, compile);
+    const prefixCache = new SaltPrefixCache();
+    return (context) => {
+      const operator = new RandomClass(args(context) as never);
+      if (context.mayDraw !== undefined && !context.mayDraw(operator)) context.stop(false);
+      return operator.execute(context, undefined, prefixCache) as PlanoutValue;
+    };
   };
 }
 
@@ -851,7 +864,9 @@ const CORE: ReadonlyArray<readonly [string, BuiltinOperator]> = [
 
 const BUILTINS: ReadonlyMap<string, BuiltinOperator> = new Map<string, BuiltinOperator>([
   ...CORE,
-  ...Object.entries(RANDOM_OPERATORS).map(([name, cls]) => [name, simple(randomDraw(cls as never))] as const),
+  ...Object.entries(RANDOM_OPERATORS).map(
+    ([name, cls]) => [name, { compile: compileRandomDraw(cls as never), call: randomOperator(cls as never) }] as const,
+  ),
 ]);
 
 /** The core operators, by serialized name. */

@@ -92,7 +92,8 @@ export interface SampleArgs<T extends PlanoutValue = PlanoutValue> extends Choic
 export interface RandomOperatorLike {
   readonly opName: string;
   readonly args: RandomArgs;
-  execute(context: RandomContext, defaultSalt?: string): unknown;
+  /** `prefixCache` (optional) keeps the salt prefix of one call site from run to run. */
+  execute(context: RandomContext, defaultSalt?: string, prefixCache?: SaltPrefixCache): unknown;
 }
 
 /**
@@ -114,6 +115,8 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
   private unitText: string | undefined;
   /** SHA-1 states reused across the draws of one run; rare, so kept off the instance's shape. */
   private incremental: IncrementalHashing | undefined;
+  /** The prefix the last run of the same script node hashed with, reused when still right. */
+  private prefixCache: SaltPrefixCache | undefined = undefined;
 
   constructor(args: TArgs) {
     this.args = args;
@@ -123,10 +126,11 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
    * Runs the operator in `context`; the result is a Python value (see values.ts).
    * `defaultSalt` (the parameter's name) salts it when `args` has no `salt`.
    */
-  execute(context: RandomContext, defaultSalt?: string): TResult {
+  execute(context: RandomContext, defaultSalt?: string, prefixCache?: SaltPrefixCache): TResult {
     this.context = context;
     this.defaultSalt = defaultSalt;
     this.salted = undefined;
+    this.prefixCache = prefixCache;
     this.unitText = undefined;
     this.incremental = undefined;
     if (this.args.unit === undefined && !hasOwn(this.args, 'unit')) this.fail('missing argument "unit"');
@@ -152,13 +156,19 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
     // A present key wins even when empty (quirk Q4); null is not a string and fails.
     if (args.full_salt !== undefined) {
       const prefix = this.stringArg('full_salt' as keyof TArgs & string) + '.';
-      return { experimentSalt: '', sep: '', prefix, bytes: asciiPrefixBytes(prefix), next: undefined };
+      return { experimentSalt: '', salt: '', sep: '', prefix, bytes: asciiPrefixBytes(prefix), next: undefined };
     }
     const salt = args.salt !== undefined ? this.stringArg('salt' as keyof TArgs & string) : this.defaultSalt;
     if (salt === undefined) {
       this.fail('missing argument "salt" (random operators nested in an expression need an explicit salt)');
     }
-    return saltPrefix(this.context.experimentSalt, salt, this.context.saltSep);
+    const experimentSalt = this.context.experimentSalt;
+    const sep = this.context.saltSep;
+    const cache = this.prefixCache;
+    if (cache === undefined) return saltPrefix(experimentSalt, salt, sep);
+    const known = cache.entry;
+    if (known !== undefined && known.salt === salt && known.experimentSalt === experimentSalt && known.sep === sep) return known;
+    return (cache.entry = saltPrefix(experimentSalt, salt, sep));
   }
 
   /** The string the reference hashes, with `appended` added to the unit. */
@@ -337,12 +347,21 @@ export abstract class RandomOperator<TArgs extends RandomArgs = RandomArgs, TRes
 // the experiment; bounded so odd salts cannot grow it forever.
 interface PrefixEntry {
   readonly experimentSalt: string;
+  readonly salt: string;
   readonly sep: string;
   readonly prefix: string;
   readonly bytes: Uint8Array | undefined;
   readonly next: PrefixEntry | undefined;
 }
 const prefixes = new Map<string, PrefixEntry>();
+
+/**
+ * Holds the salt prefix one call site (a script's operator node) hashed with last: its
+ * runs nearly always hash with the same one, found again by comparing three strings.
+ */
+export class SaltPrefixCache {
+  entry: PrefixEntry | undefined = undefined;
+}
 const MAX_PREFIXES = 10_000;
 let prefixCount = 0;
 
@@ -352,7 +371,7 @@ function saltPrefix(experimentSalt: string, salt: string, sep: string): PrefixEn
     if (e.experimentSalt === experimentSalt && e.sep === sep) return e;
   }
   const prefix = experimentSalt + '.' + salt + sep;
-  const entry = { experimentSalt, sep, prefix, bytes: asciiPrefixBytes(prefix), next: head };
+  const entry = { experimentSalt, salt, sep, prefix, bytes: asciiPrefixBytes(prefix), next: head };
   if (prefixCount < MAX_PREFIXES) {
     prefixes.set(salt, entry);
     prefixCount++;
