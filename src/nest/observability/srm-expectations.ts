@@ -204,8 +204,11 @@ export function scriptShares(script: unknown): Map<string, Map<string, number>> 
 
 function exactSoFar(tally: ExperimentTally): boolean {
   if (tally.failed || tally.out > 0 || tally.in === 0) return tally.failed;
-  for (const param of tally.params.values()) {
-    if (param.source === undefined || param.source === 'computed') return false;
+  for (const [name, param] of tally.params) {
+    if (param.source !== undefined && param.source !== 'computed') continue;
+    // An interpreted experiment sets plain values: its script's weights, as `expectations()` reads them.
+    const fromScript = tally.scriptShares?.get(name);
+    if (fromScript === undefined || ![...param.counts.keys()].every((label) => fromScript.has(label))) return false;
   }
   return true;
 }
@@ -305,8 +308,8 @@ export class ExpectationLearner {
   private step(): boolean {
     const unit = this.unit++;
     if (unit > this.units) return true;
-    // Enough once every param seen so far comes from one weighted draw for every unit in:
-    // the weights give the shares, and more units would change nothing.
+    // Enough once every param seen so far comes from one weighted draw for every unit in (or,
+    // interpreted, from its script's weights): they give the shares, more units change nothing.
     if (unit === EARLY_CHECK_UNITS + 1 && [...this.reached].every((name) => exactSoFar(this.experiments.get(name)!))) return true;
     let probe: AssignmentProbe | undefined;
     try {
