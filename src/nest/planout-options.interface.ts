@@ -159,10 +159,17 @@ export interface PlanoutSrmOptions {
   /** Params with more distinct values are not checked. Default 32. */
   maxValues?: number;
   /**
-   * Time bootstrap may spend learning expectations, in total. Default 1 000 ms: the
-   * experiments left by then are learnt in the background, one at a time between requests,
-   * so an app with many experiments starts as fast as one without the alarm; a param is
-   * counted once its experiment is learnt.
+   * Time bootstrap may spend learning expectations, in total. Default 1 000 ms: what is left
+   * by then is learnt in the background, in short slices between requests, so an app with
+   * many experiments starts as fast as one without the alarm. It decides when, never what:
+   * each experiment is learnt from all its synthetic units, and exposures that arrive before
+   * it is learnt are counted once it is.
    */
   bootstrapMs?: number;
+  /**
+   * Safety net for a pathological experiment: running time its synthetic units may take,
+   * summed over the slices. Default 10 000 ms (a normal experiment needs milliseconds); one
+   * that takes longer is not tested (a warning says so), never tested on a partial sample.
+   */
+  maxMsPerSource?: number;
 }

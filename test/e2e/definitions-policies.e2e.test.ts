@@ -196,7 +196,7 @@ describe('data-defined experiments under the module policies', () => {
       await start({ evaluationBudget: { maxElements: 150_000 } }, new SwappableSource(big));
       expect(app!.get(PlanoutDefinitions).report().errors).toEqual([]);
       await request(app!.getHttpServer()).get('/big?userid=1').expect(200, { size: 120_000 });
-    });
+    }, 30_000); // Its dry run and the SRM alarm's first units build 120 000-element lists: seconds under load.
 
     it('a reload over the budget leaves the last good definition serving', async () => {
       const source = new SwappableSource({ experiments: [{ name: 'big', script: { op: 'set', var: 'big', value: [1, 2] } }], namespaces: [] });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { JsonLinesFileSink, LogSink, PlanoutMetrics, type PlanoutLogRecord } from '../../src/index.js';
+import { JsonLinesFileSink, LogSink, PlanoutMetrics, PlanoutSrmMonitor, type PlanoutLogRecord } from '../../src/index.js';
 import { ExposureDispatcher } from '../../src/nest/exposure-dispatcher.js';
 import { chiSquareTest } from '../../src/core/stats/chi-square.js';
 import { AppModule } from '../../sample-app/app.module.js';
@@ -38,6 +38,8 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     process.env.PLANOUT_LOG_FILE = file;
     app = await createApp(platform, { imports: [AppModule] });
     delete process.env.PLANOUT_LOG_FILE;
+    // The SRM expectations bootstrap did not learn within srm.bootstrapMs are learnt in the background.
+    await app.get(PlanoutSrmMonitor).settled();
     return app;
   }
 
@@ -97,7 +99,7 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     // The JSON counters moved to /metrics/json, and agree.
     const json = await request(server).get('/metrics/json').expect(200);
     expect(json.body).toMatchObject({ accepted: records.length, logged: records.length, deduplicated: 10, missingUnit: 1 });
-  });
+  }, 30_000);
 
   it('SRM: exposing only the units shown the red button raises the alarm; /health names it, the gauge shows p, one warning', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn');
@@ -129,7 +131,7 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     const srmWarnings = warn.mock.calls.filter(([message]) => String(message).startsWith('Sample ratio mismatch'));
     expect(srmWarnings).toHaveLength(1);
     expect(String(srmWarnings[0]![0])).toContain('"CheckoutButton", param "button_color"');
-  });
+  }, 30_000);
 
   it('SRM: exposing every unit (a fair pattern) raises no alarm', async () => {
     const server = (await start()).getHttpServer();
@@ -145,7 +147,7 @@ describe.each(PLATFORMS)('sample app monitoring on %s', (platform) => {
     expect(samples.get('planout_srm_p_value{experiment="CheckoutButton",param="button_color"}')).toBe(
       chiSquareTest([reds, 150 - reds], [0.5, 0.5])!.pValue,
     );
-  });
+  }, 30_000);
 });
 
 describe('README: Monitoring shows what the sample serves', () => {
@@ -157,6 +159,7 @@ describe('README: Monitoring shows what the sample serves', () => {
     const app = await createApp('express', { imports: [AppModule] });
     delete process.env.PLANOUT_LOG_FILE;
     try {
+      await app.get(PlanoutSrmMonitor).settled();
       const server = app.getHttpServer();
       await request(server).get('/exp1?userid=42').expect(200);
       await request(server).get('/exp1?userid=42').expect(200);
@@ -172,7 +175,7 @@ describe('README: Monitoring shows what the sample serves', () => {
     } finally {
       await app.close();
     }
-  });
+  }, 30_000);
 
   it('the health details of the biased pattern', () => {
     const srm = [{ experiment: 'CheckoutButton', param: 'button_color', pValue: chiSquareTest([150, 0], [0.5, 0.5])!.pValue, exposures: 150 }];
@@ -201,5 +204,5 @@ describe('metrics registration', () => {
     } finally {
       for (const app of apps) await app.close();
     }
-  });
+  }, 30_000);
 });

@@ -213,9 +213,13 @@ describe.each(PLATFORMS)('PlanoutModule on %s', (platform) => {
 
     it('a slow sink does not delay the response, and shutdown waits for it, then flushes and closes', async () => {
       const calls: string[] = [];
+      // The write finishes only when the test releases it: the response must come first.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
       class SlowSink extends LogSink {
         async write(): Promise<void> {
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          calls.push('write started');
+          await released;
           calls.push('write');
         }
         override async flush(): Promise<void> {
@@ -226,10 +230,16 @@ describe.each(PLATFORMS)('PlanoutModule on %s', (platform) => {
         }
       }
       const app = await createApp(platform, appMetadata(PlanoutModule.forRoot({ ...options, logSink: new SlowSink() })));
-      const started = Date.now();
       await request(app.getHttpServer()).get('/param').query({ userid: 'max' }).expect(200);
-      expect(Date.now() - started).toBeLessThan(250);
-      await app.close();
+      // Answered while the write is still pending (or not yet started).
+      expect(calls.filter((call) => call !== 'write started')).toEqual([]);
+      const closed = app.close();
+      // Shutdown waits for the write: nothing flushed or closed while it is pending.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(calls.filter((call) => call !== 'write started')).toEqual([]);
+      release();
+      await closed;
+      calls.splice(calls.indexOf('write started'), 1);
       expect(calls).toEqual(['write', 'flush', 'close']);
     });
   });

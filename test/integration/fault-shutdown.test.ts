@@ -86,7 +86,7 @@ describe('app.close() during load (in-process Nest app)', () => {
     const found = new Set(await stored());
     expect(ok.filter((u) => !found.has(u))).toEqual([]);
     expect(metrics.snapshot()).toMatchObject({ dropped: 0, failed: 0 });
-  });
+  }, 60_000); // Boots an app, serves 150+ requests and drains the sink: seconds on a loaded machine.
 });
 
 describe('SIGTERM during load (the compiled sample app as a child process)', () => {

@@ -42,16 +42,21 @@ export interface ParamExpectation {
 }
 
 export interface ExpectationOptions {
-  /** Synthetic units per experiment (default 4 000). */
+  /** Synthetic units per experiment (default 4 000): the work that decides what is learnt. */
   units?: number;
   /** Params with more distinct values are not checked (default 32). */
   maxValues?: number;
   /**
-   * Time each source may spend on synthetic units (default 500 ms): a costly script is
-   * learnt from the units run by then, and never stalls bootstrap or a reload for long.
+   * Safety net for a pathological source (default 10 000 ms of its own running time, summed
+   * over the slices it ran in; a normal experiment needs tens of milliseconds). A source that
+   * has not run its units by then is given up: it yields no expectation, never one learnt from
+   * however many units the machine's speed allowed.
    */
   maxMsPerSource?: number;
 }
+
+/** Default of {@link ExpectationOptions.maxMsPerSource}. */
+export const DEFAULT_MAX_MS_PER_SOURCE = 10_000;
 
 /** What set a param last in one unit: a weighted operator (with its arguments) or a computed value. */
 type Source = { key: string; shares: Map<string, number> } | 'computed';
@@ -199,8 +204,11 @@ export function scriptShares(script: unknown): Map<string, Map<string, number>> 
 
 function exactSoFar(tally: ExperimentTally): boolean {
   if (tally.failed || tally.out > 0 || tally.in === 0) return tally.failed;
-  for (const param of tally.params.values()) {
-    if (param.source === undefined || param.source === 'computed') return false;
+  for (const [name, param] of tally.params) {
+    if (param.source !== undefined && param.source !== 'computed') continue;
+    // An interpreted experiment sets plain values: its script's weights, as `expectations()` reads them.
+    const fromScript = tally.scriptShares?.get(name);
+    if (fromScript === undefined || ![...param.counts.keys()].every((label) => fromScript.has(label))) return false;
   }
   return true;
 }
@@ -220,84 +228,161 @@ interface ParamTally {
  * stand in. Experiments whose `assign` throws on synthetic inputs are skipped.
  */
 export function deriveExpectations(sources: readonly ProbeSource[], options: ExpectationOptions = {}): ParamExpectation[] {
-  const units = options.units ?? 4_000;
-  const maxValues = options.maxValues ?? 32;
-  const maxMs = options.maxMsPerSource ?? 500;
-  const experiments = new Map<string, ExperimentTally>();
-  for (const source of sources) {
-    const names = new Set<string>();
-    const reached = new Set<string>();
-    const started = performance.now();
-    for (let unit = 1; unit <= units; unit++) {
-      if (performance.now() - started > maxMs) break;
-      // Enough once every param seen so far comes from one weighted draw for every unit in:
-      // the weights give the shares, and more units would change nothing.
-      if (unit === EARLY_CHECK_UNITS + 1 && [...reached].every((name) => exactSoFar(experiments.get(name)!))) break;
-      let probe: AssignmentProbe | undefined;
-      try {
-        probe = source.probe(syntheticInputs(unit, names));
-      } catch {
-        break; // The namespace cannot route synthetic units: nothing to learn.
-      }
-      if (probe === undefined) continue;
-      let tally = experiments.get(probe.experiment);
-      if (tally === undefined) experiments.set(probe.experiment, (tally = { in: 0, out: 0, failed: false, params: new Map() }));
-      reached.add(probe.experiment);
-      if (tally.in + tally.out === 0 && probe.script !== undefined) {
-        try {
-          const script = probe.script();
-          tally.scriptShares = scriptShares(script);
-          // The interpreter copies the inputs by their names: give it the names the script reads.
-          for (const name of scriptInputNames(script)) names.add(name);
-        } catch {
-          tally.scriptShares = undefined;
-        }
-      }
-      if (tally.failed) continue;
-      const params = new ObservingAssignment(probe.salt, undefined, probe.experiment);
-      let result: unknown;
-      try {
-        result = probe.assign(params);
-      } catch {
-        tally.failed = true;
-        continue;
-      }
-      if (!(result === undefined || truthy(result))) {
-        tally.out++;
-        continue;
-      }
-      tally.in++;
-      for (const [name, value] of params.entries()) {
-        let param = tally.params.get(name);
-        if (param === undefined) tally.params.set(name, (param = { counts: new Map(), units: 0, source: undefined }));
-        const label = stableStringify(value);
-        if (param.counts.size <= maxValues || param.counts.has(label)) param.counts.set(label, (param.counts.get(label) ?? 0) + 1);
-        const from = params.sources.get(name) ?? 'computed';
-        if (param.units === 0) param.source = from;
-        else if (param.source !== undefined && (from === 'computed' || param.source === 'computed' || from.key !== param.source.key)) {
-          param.source = 'computed';
-        }
-        param.units++;
+  const learner = new ExpectationLearner(sources, options);
+  learner.run(Infinity);
+  return learner.expectations();
+}
+
+/**
+ * {@link deriveExpectations}, resumable: `run(deadline)` works until the deadline and resumes
+ * where it stopped on the next call. What is learnt depends only on the sources and the
+ * options (the units run), never on how many calls it took, so on the machine's speed; the
+ * deadlines only decide when (at bootstrap, or in background slices between requests).
+ */
+export class ExpectationLearner {
+  private readonly units: number;
+  private readonly maxValues: number;
+  private readonly maxMs: number;
+  private readonly experiments = new Map<string, ExperimentTally>();
+  /** The source being learnt, its next unit, the input names asked for and experiments reached. */
+  private sourceIndex = 0;
+  private unit = 1;
+  private names = new Set<string>();
+  private reached = new Set<string>();
+  private sourceMs = 0;
+  /** Sources given up by the safety net (`maxMsPerSource`): their experiments yield nothing. */
+  private readonly abandoned: string[] = [];
+  private readonly abandonedExperiments = new Set<string>();
+
+  constructor(
+    private readonly sources: readonly ProbeSource[],
+    options: ExpectationOptions = {},
+  ) {
+    this.units = options.units ?? 4_000;
+    this.maxValues = options.maxValues ?? 32;
+    this.maxMs = options.maxMsPerSource ?? DEFAULT_MAX_MS_PER_SOURCE;
+  }
+
+  /** Whether every source has run its units (or stopped early, or was given up). */
+  get done(): boolean {
+    return this.sourceIndex >= this.sources.length;
+  }
+
+  /** The names of the sources the safety net gave up (too slow to learn): not tested. */
+  get givenUp(): readonly string[] {
+    return this.abandoned;
+  }
+
+  /**
+   * Runs synthetic units until every source is learnt or `deadline` (a `performance.now()`
+   * time) has passed; at least one unit per call, so that slices always progress. Returns `done`.
+   */
+  run(deadline: number): boolean {
+    let first = true;
+    while (!this.done) {
+      const started = performance.now();
+      if (!first && started >= deadline) break;
+      first = false;
+      const finished = this.step();
+      this.sourceMs += performance.now() - started;
+      if (finished) this.nextSource();
+      else if (this.sourceMs > this.maxMs) {
+        const source = this.sources[this.sourceIndex];
+        this.abandoned.push(`${source.kind} ${source.name}`);
+        for (const name of this.reached) this.abandonedExperiments.add(name);
+        this.nextSource();
       }
     }
+    return this.done;
   }
-  const expectations: ParamExpectation[] = [];
-  for (const [experiment, tally] of experiments) {
-    if (tally.failed || tally.in === 0) continue;
-    for (const [param, { counts, source: observed }] of tally.params) {
-      if (counts.size > maxValues) continue;
-      const fromScript = tally.scriptShares?.get(param);
-      // The script's weights, when every value the units got is one of its choices.
-      const source = fromScript !== undefined && [...counts.keys()].every((l) => fromScript.has(l)) ? { key: 'script', shares: fromScript } : observed;
-      if (source !== undefined && source !== 'computed' && tally.out === 0) {
-        const labels = [...source.shares.keys()];
-        if (labels.length >= 2) expectations.push({ experiment, param, labels, shares: labels.map((l) => source.shares.get(l)!) });
-        continue;
+
+  private nextSource(): void {
+    this.sourceIndex++;
+    this.unit = 1;
+    this.names = new Set();
+    this.reached = new Set();
+    this.sourceMs = 0;
+  }
+
+  /** Runs the current source's next unit; true when the source has nothing more to learn. */
+  private step(): boolean {
+    const unit = this.unit++;
+    if (unit > this.units) return true;
+    // Enough once every param seen so far comes from one weighted draw for every unit in (or,
+    // interpreted, from its script's weights): they give the shares, more units change nothing.
+    if (unit === EARLY_CHECK_UNITS + 1 && [...this.reached].every((name) => exactSoFar(this.experiments.get(name)!))) return true;
+    let probe: AssignmentProbe | undefined;
+    try {
+      probe = this.sources[this.sourceIndex].probe(syntheticInputs(unit, this.names));
+    } catch {
+      return true; // The namespace cannot route synthetic units: nothing to learn.
+    }
+    if (probe === undefined) return unit === this.units;
+    let tally = this.experiments.get(probe.experiment);
+    if (tally === undefined) this.experiments.set(probe.experiment, (tally = { in: 0, out: 0, failed: false, params: new Map() }));
+    this.reached.add(probe.experiment);
+    if (tally.in + tally.out === 0 && probe.script !== undefined) {
+      try {
+        const script = probe.script();
+        tally.scriptShares = scriptShares(script);
+        // The interpreter copies the inputs by their names: give it the names the script reads.
+        for (const name of scriptInputNames(script)) this.names.add(name);
+      } catch {
+        tally.scriptShares = undefined;
       }
-      if (counts.size < 2) continue;
-      const labels = [...counts.keys()].sort();
-      expectations.push({ experiment, param, labels, syntheticCounts: labels.map((l) => counts.get(l)!) });
+    }
+    if (!tally.failed) this.observe(tally, probe);
+    return unit === this.units;
+  }
+
+  private observe(tally: ExperimentTally, probe: AssignmentProbe): void {
+    const params = new ObservingAssignment(probe.salt, undefined, probe.experiment);
+    let result: unknown;
+    try {
+      result = probe.assign(params);
+    } catch {
+      tally.failed = true;
+      return;
+    }
+    if (!(result === undefined || truthy(result))) {
+      tally.out++;
+      return;
+    }
+    tally.in++;
+    for (const [name, value] of params.entries()) {
+      let param = tally.params.get(name);
+      if (param === undefined) tally.params.set(name, (param = { counts: new Map(), units: 0, source: undefined }));
+      const label = stableStringify(value);
+      if (param.counts.size <= this.maxValues || param.counts.has(label)) param.counts.set(label, (param.counts.get(label) ?? 0) + 1);
+      const from = params.sources.get(name) ?? 'computed';
+      if (param.units === 0) param.source = from;
+      else if (param.source !== undefined && (from === 'computed' || param.source === 'computed' || from.key !== param.source.key)) {
+        param.source = 'computed';
+      }
+      param.units++;
     }
   }
-  return expectations;
+
+  /** The expectations learnt from the units run so far (all of them once `done`). */
+  expectations(): ParamExpectation[] {
+    const expectations: ParamExpectation[] = [];
+    for (const [experiment, tally] of this.experiments) {
+      if (tally.failed || tally.in === 0 || this.abandonedExperiments.has(experiment)) continue;
+      for (const [param, { counts, source: observed }] of tally.params) {
+        if (counts.size > this.maxValues) continue;
+        const fromScript = tally.scriptShares?.get(param);
+        // The script's weights, when every value the units got is one of its choices.
+        const source = fromScript !== undefined && [...counts.keys()].every((l) => fromScript.has(l)) ? { key: 'script', shares: fromScript } : observed;
+        if (source !== undefined && source !== 'computed' && tally.out === 0) {
+          const labels = [...source.shares.keys()];
+          if (labels.length >= 2) expectations.push({ experiment, param, labels, shares: labels.map((l) => source.shares.get(l)!) });
+          continue;
+        }
+        if (counts.size < 2) continue;
+        const labels = [...counts.keys()].sort();
+        expectations.push({ experiment, param, labels, syntheticCounts: labels.map((l) => counts.get(l)!) });
+      }
+    }
+    return expectations;
+  }
 }

@@ -8,7 +8,7 @@ import { MODULE_OPTIONS_TOKEN } from '../planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from '../planout.constants.js';
 import { PlanoutDefinitions } from '../definitions/planout-definitions.js';
 import { PlanoutRegistry } from '../planout.registry.js';
-import { deriveExpectations, type ExpectationOptions, type ParamExpectation, type ProbeSource } from './srm-expectations.js';
+import { ExpectationLearner, type ExpectationOptions, type ParamExpectation, type ProbeSource } from './srm-expectations.js';
 
 /** One param's test: the p-value of the observed exposure counts against the expected shares. */
 export interface SrmResult {
@@ -25,6 +25,28 @@ const EVALUATE_INTERVAL_MS = 1_000;
 interface DerivedSource {
   readonly definition: object;
   readonly experiments: readonly string[];
+}
+
+/** Learning time per background slice: requests get in between slices. */
+const BACKGROUND_SLICE_MS = 10;
+
+/**
+ * Distinct values kept per param while its experiment waits to be learnt (many times any
+ * tested param's): exposures with other values are counted as unexpected once it is learnt.
+ */
+const MAX_WAITING_VALUES = 256;
+
+/** A source being learnt, resumable. */
+interface Learning {
+  readonly source: ProbeSource;
+  readonly learner: ExpectationLearner;
+}
+
+/** Exposures of one experiment param counted while no expectation exists for it yet. */
+interface WaitingCounts {
+  readonly byLabel: Map<string, number>;
+  /** Exposures whose value was not kept (over {@link MAX_WAITING_VALUES} distinct values). */
+  others: number;
 }
 
 interface ParamCounter {
@@ -56,8 +78,14 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   private stopFollowing: (() => void) | undefined;
   /** Data-defined sources by `kind:name`, as last derived. */
   private readonly derived = new Map<string, DerivedSource>();
+  /** Sources waiting to be learnt, and the one being learnt (resumable, see {@link ExpectationLearner}). */
+  private readonly queue: ProbeSource[] = [];
+  private current: Learning | undefined;
+  /** Data-defined sources queued or being learnt by `kind:name`: their definition. */
+  private readonly scheduled = new Map<string, object>();
+  /** While learning: exposures of experiments with no counters yet, by experiment then param. */
+  private readonly waiting = new Map<string, Map<string, WaitingCounts>>();
   private following: Promise<void> | undefined;
-  private followAgain = false;
   private closed = false;
   private lastEvaluated = 0;
   private dirty = false;
@@ -83,16 +111,14 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   /** After every module's `onModuleInit`: the registry has resolved the experiments (and loaded the definitions). */
   onApplicationBootstrap(): void {
     if (!this.enabled || this.stopListening !== undefined) return;
-    // Learning runs synthetic units synchronously: within a bootstrap budget, then in the
-    // background, so a thousand experiments never hold up start-up.
+    // Learning runs synthetic units synchronously: within a bootstrap budget, then in
+    // background slices, so a thousand experiments never hold up start-up. Time decides only
+    // when a source is learnt, never what: each runs its units, however many slices it takes.
     const budgetMs = (this.options.srm || {}).bootstrapMs ?? 1_000;
-    const started = performance.now();
-    const later: ProbeSource[] = [];
-    for (const source of this.registry.probeSources()) {
-      if (performance.now() - started < budgetMs) this.learn(source);
-      else later.push(source);
-    }
-    if (later.length > 0) this.learnInBackground(later);
+    this.queue.push(...this.registry.probeSources());
+    for (const source of this.queue) if (source.definition !== undefined) this.scheduled.set(keyOf(source), source.definition);
+    this.learnUntil(performance.now() + budgetMs);
+    if (this.learning) this.learnInBackground();
     this.stopListening = this.metrics.addListener({
       record: (outcome, record) => {
         if (outcome === 'accepted' && record.event === 'exposure' && record.overridden !== true) this.count(record);
@@ -115,7 +141,7 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
     while (this.following !== undefined) await this.following;
   }
 
-  /** The params it tests and their expectations (what was learnt at bootstrap). */
+  /** The params it tests and their expectations (learnt so far: see {@link settled}). */
   expectations(): ParamExpectation[] {
     return [...this.counters.values()].flat().map((c) => c.expectation);
   }
@@ -133,85 +159,131 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
 
   private get expectationOptions(): ExpectationOptions {
     const srm = this.options.srm || {};
-    return { units: srm.syntheticUnits, maxValues: srm.maxValues };
+    return { units: srm.syntheticUnits, maxValues: srm.maxValues, maxMsPerSource: srm.maxMsPerSource };
   }
 
-  /** Learns `sources` one at a time, letting requests in between; `settled()` waits for it. */
-  private learnInBackground(sources: readonly ProbeSource[]): void {
+  /** Whether sources are waiting to be learnt or being learnt. */
+  private get learning(): boolean {
+    return this.current !== undefined || this.queue.length > 0;
+  }
+
+  /**
+   * Learns queued sources until `deadline` (a `performance.now()` time) has passed, resuming
+   * the one it stopped in last time; at least one synthetic unit per call.
+   */
+  private learnUntil(deadline: number): void {
+    do {
+      if (this.current === undefined) {
+        const source = this.queue.shift();
+        if (source === undefined) return;
+        this.current = { source, learner: new ExpectationLearner([source], this.expectationOptions) };
+      }
+      if (!this.current.learner.run(deadline)) return;
+      const learnt = this.current;
+      this.current = undefined;
+      this.install(learnt);
+    } while (performance.now() < deadline);
+  }
+
+  /** Learns what is queued in slices, letting requests in between; `settled()` waits for it. */
+  private learnInBackground(): void {
+    if (this.following !== undefined) return;
     const run = async (): Promise<void> => {
-      for (const source of sources) {
+      while (this.learning && !this.closed) {
         await new Promise((resolve) => setImmediate(resolve));
         if (this.closed) return;
-        this.learn(source);
+        this.learnUntil(performance.now() + BACKGROUND_SLICE_MS);
       }
     };
     this.following = run()
-      .catch((error: unknown) => this.logger.error(`Planout SRM expectations not learnt: ${(error as Error).message}`))
+      .catch((error: unknown) => {
+        // Skip the source that failed (not tested) rather than retry it forever.
+        this.logger.error(`Planout SRM expectations of ${this.current?.source.name ?? 'a source'} not learnt: ${(error as Error).message}`);
+        if (this.current?.source.definition !== undefined) this.scheduled.delete(keyOf(this.current.source));
+        this.current = undefined;
+      })
       .finally(() => {
         this.following = undefined;
-        // A reload during bootstrap learning is followed once that is done.
-        if (this.followAgain) this.follow();
+        this.waiting.clear();
+        if (this.learning && !this.closed) this.learnInBackground();
       });
   }
 
-  /** Derives one source's expectations and starts counting them (from zero). */
-  private learn(source: ProbeSource): void {
-    const expectations = deriveExpectations([source], this.expectationOptions);
+  /** Starts counting what `learnt` derived, with the exposures that arrived while it was learnt. */
+  private install({ source, learner }: Learning): void {
+    for (const name of learner.givenUp) {
+      this.logger.warn(`Planout SRM: ${name} not tested, its synthetic units took longer than the safety net allows (srm.maxMsPerSource)`);
+    }
     const experiments = new Set<string>();
-    for (const expectation of expectations) {
+    for (const expectation of learner.expectations()) {
       experiments.add(expectation.experiment);
-      const list = this.counters.get(expectation.experiment) ?? [];
-      list.push({
+      const counter: ParamCounter = {
         expectation,
         index: new Map(expectation.labels.map((label, i) => [label, i])),
         counts: new Array<number>(expectation.labels.length + 1).fill(0),
         exposures: 0,
-      });
+      };
+      const waiting = this.waiting.get(expectation.experiment)?.get(expectation.param);
+      if (waiting !== undefined) {
+        for (const [label, n] of waiting.byLabel) counter.counts[counter.index.get(label) ?? counter.counts.length - 1] += n;
+        counter.counts[counter.counts.length - 1] += waiting.others;
+        counter.exposures = counter.counts.reduce((a, b) => a + b, 0);
+        this.dirty = true;
+      }
+      const list = this.counters.get(expectation.experiment) ?? [];
+      list.push(counter);
       this.counters.set(expectation.experiment, list);
     }
-    if (source.definition !== undefined) this.derived.set(`${source.kind}:${source.name}`, { definition: source.definition, experiments: [...experiments] });
+    for (const experiment of experiments) this.waiting.delete(experiment);
+    if (source.definition !== undefined) {
+      this.scheduled.delete(keyOf(source));
+      this.derived.set(keyOf(source), { definition: source.definition, experiments: [...experiments] });
+    }
   }
 
+  /** Stops testing a data-defined source: its counters, and its learning if queued. */
   private forget(key: string): void {
-    for (const experiment of this.derived.get(key)?.experiments ?? []) this.counters.delete(experiment);
+    for (const experiment of this.derived.get(key)?.experiments ?? []) {
+      this.counters.delete(experiment);
+      this.waiting.delete(experiment);
+    }
+    // A data-defined experiment's records carry its name (a namespace's, its members').
+    if (key.startsWith('experiment:')) this.waiting.delete(key.slice('experiment:'.length));
     this.derived.delete(key);
+    if (this.scheduled.delete(key)) {
+      if (this.current !== undefined && keyOf(this.current.source) === key) this.current = undefined;
+      const at = this.queue.findIndex((source) => keyOf(source) === key);
+      if (at >= 0) this.queue.splice(at, 1);
+    }
     this.dirty = true;
   }
 
-  /** After a reload: learn the data definitions that changed, forget the removed ones. */
+  /**
+   * After a reload: forget the data definitions that changed or went, and learn the changed
+   * ones in the background (their exposures from now on are counted once they are learnt).
+   */
   private follow(): void {
-    if (this.following !== undefined) {
-      this.followAgain = true;
-      return;
+    if (this.closed) return;
+    const current = new Map<string, ProbeSource>();
+    for (const source of this.registry.probeSources()) {
+      if (source.definition !== undefined) current.set(keyOf(source), source);
     }
-    const run = async (): Promise<void> => {
-      do {
-        this.followAgain = false;
-        const current = new Map<string, ProbeSource>();
-        for (const source of this.registry.probeSources()) {
-          if (source.definition !== undefined) current.set(`${source.kind}:${source.name}`, source);
-        }
-        for (const key of [...this.derived.keys()]) if (!current.has(key)) this.forget(key);
-        for (const [key, source] of current) {
-          if (this.closed) return;
-          if (this.derived.get(key)?.definition === source.definition) continue;
-          this.forget(key);
-          // Running synthetic units is synchronous: one source at a time, letting requests in between.
-          await new Promise((resolve) => setImmediate(resolve));
-          this.learn(source);
-        }
-      } while (this.followAgain && !this.closed);
-    };
-    this.following = run()
-      .catch((error: unknown) => this.logger.error(`Planout SRM expectations not updated after a reload: ${(error as Error).message}`))
-      .finally(() => {
-        this.following = undefined;
-      });
+    for (const key of new Set([...this.derived.keys(), ...this.scheduled.keys()])) if (!current.has(key)) this.forget(key);
+    for (const [key, source] of current) {
+      if ((this.derived.get(key)?.definition ?? this.scheduled.get(key)) === source.definition) continue;
+      this.forget(key);
+      this.queue.push(source);
+      this.scheduled.set(key, source.definition!);
+    }
+    if (this.learning) this.learnInBackground();
   }
 
   private count(record: PlanoutLogRecord): void {
     const counters = this.counters.get(record.name);
-    if (counters === undefined) return;
+    if (counters === undefined) {
+      if (this.learning) this.wait(record);
+      return;
+    }
     for (const counter of counters) {
       if (!Object.prototype.hasOwnProperty.call(record.params, counter.expectation.param)) continue;
       const slot = counter.index.get(stableStringify(record.params[counter.expectation.param])) ?? counter.counts.length - 1;
@@ -220,6 +292,20 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
     }
     this.dirty = true;
     if (Date.now() - this.lastEvaluated >= EVALUATE_INTERVAL_MS) this.evaluate();
+  }
+
+  /** Counts an exposure of an experiment not learnt yet, so that when it is learnt does not matter. */
+  private wait(record: PlanoutLogRecord): void {
+    let params = this.waiting.get(record.name);
+    if (params === undefined) this.waiting.set(record.name, (params = new Map()));
+    for (const [param, value] of Object.entries(record.params)) {
+      let counts = params.get(param);
+      if (counts === undefined) params.set(param, (counts = { byLabel: new Map(), others: 0 }));
+      const label = stableStringify(value);
+      const seen = counts.byLabel.get(label);
+      if (seen !== undefined || counts.byLabel.size < MAX_WAITING_VALUES) counts.byLabel.set(label, (seen ?? 0) + 1);
+      else counts.others++;
+    }
   }
 
   private evaluate(): void {
@@ -262,6 +348,10 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
   private isAlarm(result: SrmResult): boolean {
     return result.exposures >= this.minExposures && result.pValue < this.threshold;
   }
+}
+
+function keyOf(source: ProbeSource): string {
+  return `${source.kind}:${source.name}`;
 }
 
 function testCounts(counter: ParamCounter): ChiSquareResult | undefined {

@@ -60,7 +60,8 @@ afterEach(async () => {
   moduleRef = undefined;
 });
 
-async function start(source: SwappableSource, extra: Partial<PlanoutModuleOptions> = {}): Promise<TestingModule> {
+/** Starts the module; unless `settle` is false, waits for the SRM learning left to the background. */
+async function start(source: SwappableSource, extra: Partial<PlanoutModuleOptions> = {}, settle = true): Promise<TestingModule> {
   moduleRef = await Test.createTestingModule({
     imports: [
       PlanoutModule.forRoot({
@@ -75,6 +76,7 @@ async function start(source: SwappableSource, extra: Partial<PlanoutModuleOption
   }).compile();
   moduleRef.useLogger(false);
   await moduleRef.init();
+  if (settle) await moduleRef.get(PlanoutSrmMonitor).settled();
   return moduleRef;
 }
 
@@ -187,14 +189,56 @@ describe('SRM learning at bootstrap is bounded', () => {
       experiments: Array.from({ length: 40 }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })),
       namespaces: [],
     };
-    const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } });
+    const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } }, false);
     const srm = ref.get(PlanoutSrmMonitor);
-    // With no bootstrap time, start-up learnt at most the first source: the rest come later.
+    // With no bootstrap time, start-up ran one synthetic unit: the sources come later.
     const atStart = new Set(srm.expectations().map((e) => e.experiment));
     expect(atStart.size).toBeLessThan(10);
     await srm.settled();
     const learnt = new Set(srm.expectations().map((e) => e.experiment));
     for (let i = 0; i < 40; i++) expect(learnt.has(`many_${i}`)).toBe(true);
     expect(learnt.has('CheckoutButton')).toBe(true);
-  });
+  }, 60_000);
+
+  it('what is learnt does not depend on when: the same expectations with no bootstrap time as with all of it', async () => {
+    const computed: DefinitionSet = {
+      experiments: [{ name: 'goal', script: 'size = uniformChoice(choices=[1, 10], unit=userid); per = uniformChoice(choices=[8, 16], unit=userid); goal = size * per;' }],
+      namespaces: [],
+    };
+    const learnt = async (bootstrapMs: number) => {
+      const ref = await start(new SwappableSource(computed), { srm: { bootstrapMs } }, false);
+      await ref.get(PlanoutSrmMonitor).settled();
+      const expectations = ref.get(PlanoutSrmMonitor).expectations();
+      await ref.close();
+      moduleRef = undefined;
+      return expectations;
+    };
+    const sliced = await learnt(0);
+    const goal = sliced.find((e) => e.experiment === 'goal' && e.param === 'goal')!;
+    // A computed param: estimated on every one of the 4 000 synthetic units, however sliced.
+    expect(goal.syntheticCounts!.reduce((a, b) => a + b, 0)).toBe(4_000);
+    expect(await learnt(60_000)).toEqual(sliced);
+  }, 60_000);
+
+  it('exposures that arrive before their experiment is learnt are counted once it is', async () => {
+    const many: DefinitionSet = {
+      experiments: Array.from({ length: 20 }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })),
+      namespaces: [],
+    };
+    const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } }, false);
+    const srm = ref.get(PlanoutSrmMonitor);
+    const service = ref.get(PlanoutService);
+    expect(srm.expectations().some((e) => e.experiment === 'many_19')).toBe(false);
+    for (let unit = 0; unit < 30; unit++) service.create('many_19', { userid: `u${unit}` }).getParams();
+    await service.flush();
+    await srm.settled();
+    expect(srm.results().find((r) => r.experiment === 'many_19')).toMatchObject({ param: 'button_color', exposures: 30 });
+  }, 60_000);
+
+  it('a source too costly for the safety net (srm.maxMsPerSource) is not tested rather than learnt from part of its units', async () => {
+    const ref = await start(new SwappableSource(DEFINITIONS), { srm: { bootstrapMs: 0, maxMsPerSource: 0 } }, false);
+    const srm = ref.get(PlanoutSrmMonitor);
+    await srm.settled();
+    expect(srm.expectations()).toEqual([]);
+  }, 60_000);
 });

@@ -24,6 +24,8 @@ async function moduleWith(logSink: JsonLinesFileSink) {
   }).compile();
   moduleRef.useLogger(false);
   await moduleRef.init();
+  // What bootstrap did not learn within srm.bootstrapMs is learnt in the background.
+  await moduleRef.get(PlanoutSrmMonitor).settled();
   return moduleRef;
 }
 
@@ -70,6 +72,7 @@ describe('SRM expectations of an interpreted experiment', () => {
     }).compile();
     moduleRef.useLogger(false);
     await moduleRef.init();
+    await moduleRef.get(PlanoutSrmMonitor).settled();
     const byParam = new Map(moduleRef.get(PlanoutSrmMonitor).expectations().map((e) => [e.param, e]));
     expect(byParam.get('group_size')).toEqual({ experiment: 'ScriptExp1', param: 'group_size', labels: ['1', '10'], shares: [0.5, 0.5] });
     expect(byParam.get('specific_goal')).toMatchObject({ labels: ['1', '0'], shares: [0.8, expect.closeTo(0.2, 12)] });
