@@ -597,6 +597,26 @@ function failing(message: string): CompiledNode {
   return (context) => context.fail(message);
 }
 
+const compileSeq = compileListOperator('seq', (list, elements, context) => {
+  for (let i = 0; i < list.length; i++) elements.at(i)(context);
+  return null;
+});
+
+/** The `seq` node with the metering of {@link compileObject} inlined (a script's root: run once per unit). */
+function compileMeteredSeq(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+  const problem = badListArg(node, 'seq');
+  if (problem !== undefined) return meteredBody(failing(problem));
+  const list = node.seq as PlanoutValue[];
+  const elements = new CompiledList(list, compile);
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    for (let i = 0; i < list.length; i++) elements.at(i)(context);
+    context.depth--;
+    return null;
+  };
+}
+
 /** The `get` operator's body (unmetered). */
 function compileGet(node: PlanoutObject): CompiledNode {
   const problem = badStringArg(node, 'var');
@@ -877,15 +897,7 @@ const CORE: ReadonlyArray<readonly [string, BuiltinOperator]> = [
     }),
   ],
   ['get', { compile: compileMeteredGet, call: structural(compileGet).call, metered: true }],
-  [
-    'seq',
-    structural(
-      compileListOperator('seq', (list, elements, context) => {
-        for (let i = 0; i < list.length; i++) elements.at(i)(context);
-        return null;
-      }),
-    ),
-  ],
+  ['seq', { compile: compileMeteredSeq, call: structural(compileSeq).call, metered: true }],
   ['set', { compile: (node, compile) => compileSet(node, compile, true), call: structural(compileSet).call, metered: true }],
   [
     'return',
