@@ -80,15 +80,22 @@ function randomDraw(RandomClass: new (args: never) => RandomOperatorLike): (args
   };
 }
 
-/** A random operator compiled for one script node: the salt prefix it hashed with last is kept for the next run. */
+/**
+ * A random operator compiled for one script node: the salt prefix it hashed with last is
+ * kept for the next run. The node meters itself (as {@link compileObject} would), saving a call per draw.
+ */
 function compileRandomDraw(RandomClass: new (args: never) => RandomOperatorLike): OperatorCompiler {
   return (node, compile) => {
     const args = compileArgs(node, compile);
     const prefixCache = new SaltPrefixCache();
     return (context) => {
+      if (++context.depth > MAX_DEPTH) context.tooDeep();
+      context.meter.spend(1);
       const operator = new RandomClass(args(context) as never);
       if (context.mayDraw !== undefined && !context.mayDraw(operator)) context.stop(false);
-      return operator.execute(context, undefined, prefixCache) as PlanoutValue;
+      const result = operator.execute(context, undefined, prefixCache) as PlanoutValue;
+      context.depth--;
+      return result === undefined ? null : result;
     };
   };
 }
@@ -421,6 +428,7 @@ function compileObject(node: object): CompiledNode {
   const builtin = typeof name === 'string' ? BUILTINS.get(name) : undefined;
   if (builtin === undefined) return compileRegistered(node as PlanoutObject, name);
   const body = builtin.compile(node as PlanoutObject, compileNode);
+  if (builtin.metered === true) return body;
   return (context) => {
     if (++context.depth > MAX_DEPTH) context.tooDeep();
     context.meter.spend(1);
@@ -521,12 +529,59 @@ function compileArgs(node: PlanoutObject, compile: NodeCompiler): (context: Comp
       return out;
     };
   }
-  return (context) => {
+  const build = argsBuilder(keys, dynamicKeys);
+  const buildSalted = mayGetSalt ? argsBuilder([...keys, 'salt'], [...dynamicKeys, 'salt']) : build;
+  const values: CompiledNode[] = [...dynamicValues, (context) => context.evaluate(node.salt)];
+  if (!mayGetSalt) return (context) => build(template, values, context);
+  // The salt `set` writes in later is read from the node on each run, after the other keys.
+  return (context) => (hasOwn(node, 'salt') ? buildSalted(template, values, context) : build(template, values, context));
+}
+
+/**
+ * Builds an operator's argument object as one object literal with the node's keys, in
+ * key order: every node with the same keys shares the hidden class and the generated code
+ * (so its stores are monomorphic), instead of copying a template and storing by key.
+ * Static values come from `template`, dynamic ones from `values` (in `dynamicKeys` order).
+ */
+type ArgsBuilder = (template: PlanoutObject, values: readonly CompiledNode[], context: CompiledContext) => PlanoutObject;
+
+const argsBuilders = new Map<string, ArgsBuilder>();
+
+/** Distinct key sets given generated code; past it (odd scripts), arguments are built generically. */
+const MAX_ARGS_BUILDERS = 512;
+
+function genericArgsBuilder(keys: readonly string[], dynamicKeys: readonly string[]): ArgsBuilder {
+  const template: PlanoutObject = {};
+  for (const key of keys) template[key] = null;
+  const count = dynamicKeys.length;
+  return (statics, values, context) => {
     const out: PlanoutObject = { ...template };
-    for (let i = 0; i < count; i++) out[dynamicKeys[i]] = dynamicValues[i](context);
-    if (mayGetSalt && hasOwn(node, 'salt')) out.salt = context.evaluate(node.salt);
+    for (const key of keys) if (dynamicKeys.indexOf(key) < 0) out[key] = statics[key];
+    for (let i = 0; i < count; i++) out[dynamicKeys[i]] = values[i](context);
     return out;
   };
+}
+
+function argsBuilder(keys: readonly string[], dynamicKeys: readonly string[]): ArgsBuilder {
+  const id = JSON.stringify([keys, dynamicKeys]);
+  let builder = argsBuilders.get(id);
+  if (builder === undefined) {
+    if (argsBuilders.size >= MAX_ARGS_BUILDERS) return genericArgsBuilder(keys, dynamicKeys);
+    const fields = keys.map((key) => {
+      const name = JSON.stringify(key);
+      const dynamic = dynamicKeys.indexOf(key);
+      return dynamic >= 0 ? `${name}: values[${dynamic}](context)` : `${name}: template[${name}]`;
+    });
+    // Keys are JSON string literals (never `__proto__`, handled above), so the code holds no script text unquoted.
+    try {
+      builder = new Function('template', 'values', 'context', `return { ${fields.join(', ')} };`) as ArgsBuilder;
+    } catch {
+      // A host that forbids generating code (a content security policy) gets the generic builder.
+      builder = genericArgsBuilder(keys, dynamicKeys);
+    }
+    argsBuilders.set(id, builder);
+  }
+  return builder;
 }
 
 /** `context.evaluateArgs(node)`, compiled once per node. */
@@ -540,6 +595,58 @@ export function evaluateArgsCompiled(node: PlanoutObject, context: CompiledConte
 
 function failing(message: string): CompiledNode {
   return (context) => context.fail(message);
+}
+
+const compileSeq = compileListOperator('seq', (list, elements, context) => {
+  for (let i = 0; i < list.length; i++) elements.at(i)(context);
+  return null;
+});
+
+/** The `seq` node with the metering of {@link compileObject} inlined (a script's root: run once per unit). */
+function compileMeteredSeq(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+  const problem = badListArg(node, 'seq');
+  if (problem !== undefined) return meteredBody(failing(problem));
+  const list = node.seq as PlanoutValue[];
+  const elements = new CompiledList(list, compile);
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    for (let i = 0; i < list.length; i++) elements.at(i)(context);
+    context.depth--;
+    return null;
+  };
+}
+
+/** The `get` operator's body (unmetered). */
+function compileGet(node: PlanoutObject): CompiledNode {
+  const problem = badStringArg(node, 'var');
+  if (problem !== undefined) return failing(problem);
+  const name = node.var as string;
+  return (context) => context.lookup(name);
+}
+
+/** The `get` node with the metering of {@link compileObject} inlined: the commonest node saves a call. */
+function compileMeteredGet(node: PlanoutObject): CompiledNode {
+  if (badStringArg(node, 'var') !== undefined) return meteredBody(compileGet(node));
+  const name = node.var as string;
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    const result = context.lookup(name);
+    context.depth--;
+    return result === undefined ? null : result;
+  };
+}
+
+/** A node body with the metering of {@link compileObject} around it, for a self-metered operator. */
+function meteredBody(body: CompiledNode): CompiledNode {
+  return (context) => {
+    if (++context.depth > MAX_DEPTH) context.tooDeep();
+    context.meter.spend(1);
+    const result = body(context);
+    context.depth--;
+    return result === undefined ? null : result;
+  };
 }
 
 function missingArg(node: PlanoutObject, name: string): string | undefined {
@@ -573,9 +680,10 @@ function saltedCopy(node: PlanoutObject, salt: string): PlanoutObject {
   return copy;
 }
 
-function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
+/** `set`; with `selfMetered`, the node does the metering of compileObject itself. */
+function compileSet(node: PlanoutObject, compile: NodeCompiler, selfMetered = false): CompiledNode {
   const problem = badStringArg(node, 'var') ?? missingArg(node, 'value');
-  if (problem !== undefined) return failing(problem);
+  if (problem !== undefined) return selfMetered ? meteredBody(failing(problem)) : failing(problem);
   const name = node.var as string;
   const value = node.value;
   const run = compile(value);
@@ -583,8 +691,17 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
   let lastCopy: PlanoutObject | undefined;
   let stableCopy: PlanoutObject | undefined;
   let runCopy: CompiledNode = run;
+  // The metering of compileObject is inlined (nesting, one operation): a call less per param.
+  const depthStep = selfMetered ? 1 : 0;
   return (context) => {
-    if (context.isOverridden(name)) return null;
+    if (selfMetered) {
+      if (++context.depth > MAX_DEPTH) context.tooDeep();
+      context.meter.spend(1);
+    }
+    if (context.isOverridden(name)) {
+      context.depth -= depthStep;
+      return null;
+    }
     const outer = context.currentParam;
     context.currentParam = name;
     let raw: PlanoutValue = value;
@@ -608,6 +725,7 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
     if (name === 'experiment_salt') context.setExperimentSalt(raw);
     context.assign(name, evaluate(context));
     context.currentParam = outer;
+    context.depth -= depthStep;
     return null;
   };
 }
@@ -747,6 +865,11 @@ function opSqrt(args: PlanoutObject, ctx: OperatorContext): PlanoutValue {
 interface BuiltinOperator {
   readonly compile: OperatorCompiler;
   readonly call: OperatorFn;
+  /**
+   * Whether the compiled node does the metering of {@link compileObject} itself (nesting,
+   * one operation, null for undefined), to spare the hottest nodes a wrapper call.
+   */
+  readonly metered?: boolean;
 }
 
 /** An operator that reads its own node (its arguments are evaluated as it decides). */
@@ -773,25 +896,9 @@ const CORE: ReadonlyArray<readonly [string, BuiltinOperator]> = [
       return problem !== undefined ? failing(problem) : () => node.value;
     }),
   ],
-  [
-    'get',
-    structural((node) => {
-      const problem = badStringArg(node, 'var');
-      if (problem !== undefined) return failing(problem);
-      const name = node.var as string;
-      return (context) => context.lookup(name);
-    }),
-  ],
-  [
-    'seq',
-    structural(
-      compileListOperator('seq', (list, elements, context) => {
-        for (let i = 0; i < list.length; i++) elements.at(i)(context);
-        return null;
-      }),
-    ),
-  ],
-  ['set', structural(compileSet)],
+  ['get', { compile: compileMeteredGet, call: structural(compileGet).call, metered: true }],
+  ['seq', { compile: compileMeteredSeq, call: structural(compileSeq).call, metered: true }],
+  ['set', { compile: (node, compile) => compileSet(node, compile, true), call: structural(compileSet).call, metered: true }],
   [
     'return',
     structural((node, compile) => {
@@ -865,7 +972,7 @@ const CORE: ReadonlyArray<readonly [string, BuiltinOperator]> = [
 const BUILTINS: ReadonlyMap<string, BuiltinOperator> = new Map<string, BuiltinOperator>([
   ...CORE,
   ...Object.entries(RANDOM_OPERATORS).map(
-    ([name, cls]) => [name, { compile: compileRandomDraw(cls as never), call: randomOperator(cls as never) }] as const,
+    ([name, cls]) => [name, { compile: compileRandomDraw(cls as never), call: randomOperator(cls as never), metered: true }] as const,
   ),
 ]);
 
