@@ -21,7 +21,7 @@ import {
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
-  variant: 'bare' | 'noop' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
+  variant: 'bare' | 'noop' | 'floor' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
   /** Registered experiments (Exp1 plus fillers); planout variant only. */
   experiments: number;
   /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
@@ -127,6 +127,20 @@ async function appModule(): Promise<DynamicModule> {
         // planout_noread (diagnostic): the module and its interceptor, a route that reads nothing.
         controllers: [config.variant === 'planout' || config.variant === 'planout_async' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
+    case 'floor': {
+      const { floorApp, floorExp1 } = await import('./floor-app.js');
+      const { Exp1: CoreExp1 } = await import('../lib/experiments.js');
+      // The floor's draws must be Exp1's, or its speed means nothing.
+      for (let u = 0; u < 2_000; u++) {
+        const exp = new CoreExp1({ userid: u });
+        exp.setAutoExposureLogging(false);
+        const ours = exp.getParams();
+        const floor = floorExp1(String(u));
+        if ((Object.keys(ours) as Array<keyof Exp1Params>).some((k) => floor[k] !== ours[k])) throw new Error(`floor Exp1 differs from ours for unit ${u}`);
+      }
+      const checksum = (new CoreExp1({ userid: 0 }) as unknown as { computeChecksum(): string }).computeChecksum();
+      return floorApp(config.logFile, checksum);
+    }
     case 'openfeature':
       // Imported only here: @openfeature/server-sdk needs its peer @openfeature/core.
       return (await import('./openfeature-app.js')).openFeatureApp();

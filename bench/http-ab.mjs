@@ -1,0 +1,65 @@
+// A/B of bench HTTP routes: keeps one server per variant running, loads them in turn
+// (interleaved rounds, the same autocannon load as the bench), and reports per variant the
+// median req/s and the server's CPU time per request (all its threads, from /proc).
+// Usage (after `npm run bench` built dist-bench/):
+//   node bench/http-ab.mjs fastify noop,planout [rounds=5] [seconds=3]
+// A variant may carry environment for the server after a colon: planout:BENCH_X=1
+import { fork } from 'node:child_process';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const [adapter = 'fastify', variantsArg = 'noop,planout', roundsArg = '5', secondsArg = '3'] = process.argv.slice(2);
+const rounds = Number(roundsArg);
+const seconds = Number(secondsArg);
+const server = join(here, '..', 'dist-bench', 'bench', 'http', 'server.js');
+const dir = mkdtempSync(join(tmpdir(), 'planout-http-ab-'));
+const ticks = 100; // USER_HZ
+
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime, all threads
+}
+
+const servers = [];
+for (const [i, spec] of variantsArg.split(',').entries()) {
+  const [variant, ...envPairs] = spec.split(':');
+  const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => p.split('='))) };
+  const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
+  const child = fork(server, [JSON.stringify(config)], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise((resolve) => child.on('message', (m) => m.port && resolve(m.port)));
+  servers.push({ spec, child, port, rps: [], cpu: [] });
+}
+const load = (port, duration) =>
+  autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: 32,
+    duration,
+    requests: [{ method: 'GET', path: '/r?u=0', setupRequest: (req) => ({ ...req, path: `/r?u=${Math.floor(Math.random() * 1_000_000)}` }) }],
+  });
+for (const s of servers) await load(s.port, 2);
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 ? [...servers].reverse() : servers;
+  for (const s of order) {
+    const before = cpuSeconds(s.child.pid);
+    const r = await load(s.port, seconds);
+    const cpu = cpuSeconds(s.child.pid) - before;
+    s.rps.push(r.requests.average);
+    s.cpu.push((cpu * 1e6) / r.requests.total);
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const base = servers[0];
+for (const s of servers) {
+  const rps = median(s.rps);
+  const cpu = median(s.cpu);
+  console.log(
+    `${adapter}.${s.spec.padEnd(40)} ${String(Math.round(rps)).padStart(7)} req/s (${(rps / median(base.rps)).toFixed(3)})  ` +
+      `${cpu.toFixed(1).padStart(6)} µs CPU/req (${(median(base.cpu) / cpu).toFixed(3)})  runs ${s.rps.map(Math.round).join(' ')}`,
+  );
+  s.child.send({ stop: true });
+}
+rmSync(dir, { recursive: true, force: true });
