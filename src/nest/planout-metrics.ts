@@ -73,15 +73,26 @@ export class PlanoutMetrics {
   increment(counter: PlanoutCounter, by = 1, labels?: PlanoutCounterLabels): void {
     this.counters[counter] += by;
     for (const listener of this.listeners) {
-      if (listener.counter !== undefined) this.notify(() => listener.counter!(counter, by, labels));
+      if (listener.counter === undefined) continue;
+      try {
+        listener.counter(counter, by, labels);
+      } catch (error) {
+        this.listenerFailed(error);
+      }
     }
   }
 
   /** Counts `accepted` / `deduplicated` and tells the listeners which record it was. */
   recordOutcome(outcome: PlanoutRecordOutcome, record: PlanoutLogRecord): void {
     if (outcome !== 'enqueued') this.counters[outcome] += 1;
+    // Twice per exposure: a try per listener, no closure.
     for (const listener of this.listeners) {
-      if (listener.record !== undefined) this.notify(() => listener.record!(outcome, record));
+      if (listener.record === undefined) continue;
+      try {
+        listener.record(outcome, record);
+      } catch (error) {
+        this.listenerFailed(error);
+      }
     }
   }
 
@@ -89,7 +100,12 @@ export class PlanoutMetrics {
     const message = error instanceof Error ? error.message : String(error);
     this.lastErrorValue = { message, at: new Date() };
     for (const listener of this.listeners) {
-      if (listener.error !== undefined) this.notify(() => listener.error!(error));
+      if (listener.error === undefined) continue;
+      try {
+        listener.error(error);
+      } catch (failure) {
+        this.listenerFailed(failure);
+      }
     }
   }
 
@@ -101,12 +117,8 @@ export class PlanoutMetrics {
     };
   }
 
-  private notify(call: () => void): void {
-    try {
-      call();
-    } catch (error) {
-      this.lastErrorValue = { message: `metrics listener failed: ${error instanceof Error ? error.message : String(error)}`, at: new Date() };
-    }
+  private listenerFailed(error: unknown): void {
+    this.lastErrorValue = { message: `metrics listener failed: ${error instanceof Error ? error.message : String(error)}`, at: new Date() };
   }
 
   get lastError(): { message: string; at: Date } | undefined {

@@ -428,14 +428,7 @@ function compileObject(node: object): CompiledNode {
   const builtin = typeof name === 'string' ? BUILTINS.get(name) : undefined;
   if (builtin === undefined) return compileRegistered(node as PlanoutObject, name);
   const body = builtin.compile(node as PlanoutObject, compileNode);
-  if (builtin.metered === true) return body;
-  return (context) => {
-    if (++context.depth > MAX_DEPTH) context.tooDeep();
-    context.meter.spend(1);
-    const result = body(context);
-    context.depth--;
-    return result === undefined ? null : result;
-  };
+  return builtin.metered === true ? body : meteredBody(body);
 }
 
 /** An operator the registry of the run provides (a custom one), or an unknown name. */
@@ -638,7 +631,7 @@ function compileMeteredGet(node: PlanoutObject): CompiledNode {
   };
 }
 
-/** A node body with the metering of {@link compileObject} around it, for a self-metered operator. */
+/** A node body with the per-node metering (depth and one unit of budget) around it. */
 function meteredBody(body: CompiledNode): CompiledNode {
   return (context) => {
     if (++context.depth > MAX_DEPTH) context.tooDeep();
