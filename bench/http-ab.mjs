@@ -3,7 +3,8 @@
 // median req/s and the server's CPU time per request (all its threads, from /proc).
 // Usage (after `npm run bench` built dist-bench/):
 //   node bench/http-ab.mjs fastify noop,planout [rounds=5] [seconds=3]
-// A variant may carry environment for the server after a colon: planout:BENCH_X=1
+// A variant may carry environment for the server after a colon (planout:BENCH_X=1), and another
+// build's dist-bench directory after an @ (planout@/tmp/dist-before), to compare two builds.
 import { fork } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +27,12 @@ function cpuSeconds(pid) {
 
 const servers = [];
 for (const [i, spec] of variantsArg.split(',').entries()) {
-  const [variant, ...envPairs] = spec.split(':');
+  const [variantAndBuild, ...envPairs] = spec.split(':');
+  const [variant, build] = variantAndBuild.split('@');
+  const script = build === undefined ? server : join(build, 'bench', 'http', 'server.js');
   const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => p.split('='))) };
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
-  const child = fork(server, [JSON.stringify(config)], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(script, [JSON.stringify(config)], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise((resolve) => child.on('message', (m) => m.port && resolve(m.port)));
   servers.push({ spec, child, port, rps: [], cpu: [] });
 }

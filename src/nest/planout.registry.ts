@@ -17,6 +17,7 @@ import { getExperimentOptions, type ExperimentDefinition } from './experiment.de
 import { ExposureDispatcher } from './exposure-dispatcher.js';
 import type { PlanoutInputResolver, PlanoutModuleOptions, PlanoutRequest } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
+import { copyWith } from './record-copy.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
@@ -114,7 +115,7 @@ export class PlanoutRegistry implements OnModuleInit {
     this.asyncContextMode = options.asyncContext ?? 'auto';
     this.asyncContext = this.asyncContextMode !== false;
     this.log = (record) => dispatcher.enqueue(record);
-    this.logOverridden = (record) => dispatcher.enqueue({ ...record, overridden: true });
+    this.logOverridden = (record) => dispatcher.enqueue(copyWith(record, 'overridden', true));
     this.countMissingUnit = (experiment) => metrics.increment('missingUnit', 1, { experiment });
   }
 

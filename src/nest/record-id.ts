@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { assignmentText, stableStringify } from './dedupe-key.js';
+import { copyWith } from './record-copy.js';
 
 /**
  * Namespace of the record ids (UUID version 5):
@@ -97,5 +98,5 @@ export function withRecordId(record: PlanoutLogRecord, assignment?: string): Pla
   } catch {
     id = crypto.randomUUID();
   }
-  return { ...record, id };
+  return copyWith(record, 'id', id);
 }

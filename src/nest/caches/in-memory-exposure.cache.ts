@@ -25,6 +25,8 @@ export class InMemoryExposureCache extends ExposureCache {
    * eviction at 100 000 keys).
    */
   private oldest: IterableIterator<string> = this.entries.keys();
+  /** The key the last `has` found absent (or expired and removed), until the next `mark` or `clear`. */
+  private lastAbsent: string | undefined;
 
   constructor(options: InMemoryExposureCacheOptions = {}) {
     super();
@@ -39,15 +41,23 @@ export class InMemoryExposureCache extends ExposureCache {
 
   has(key: string): boolean {
     const expires = this.entries.get(key);
-    if (expires === undefined) return false;
+    if (expires === undefined) {
+      this.lastAbsent = key;
+      return false;
+    }
     this.entries.delete(key);
-    if (expires <= Date.now()) return false;
+    if (expires <= Date.now()) {
+      this.lastAbsent = key;
+      return false;
+    }
     this.entries.set(key, expires);
     return true;
   }
 
   mark(key: string, ttlMs?: number): void {
-    this.entries.delete(key);
+    // The usual call follows a `has` that found the key absent: skip the lookup of `delete`.
+    if (key !== this.lastAbsent) this.entries.delete(key);
+    this.lastAbsent = undefined;
     this.entries.set(key, Date.now() + (ttlMs ?? this.ttlMs));
     if (this.entries.size > this.maxEntries) {
       let oldest = this.oldest.next();
@@ -61,6 +71,7 @@ export class InMemoryExposureCache extends ExposureCache {
 
   clear(): void {
     this.entries.clear();
+    this.lastAbsent = undefined;
     this.oldest = this.entries.keys();
   }
 

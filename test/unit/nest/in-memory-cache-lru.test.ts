@@ -52,4 +52,26 @@ describe('InMemoryExposureCache eviction', () => {
     }
     for (const key of model.keys) expect(cache.has(key)).toBe(true);
   });
+
+  it.each([1, 7, 64])('evicts exactly as a reference LRU when every mark follows a has that missed, as the dispatcher calls it (maxEntries %i)', (max) => {
+    const random = lcg(max * 104729);
+    const cache = new InMemoryExposureCache({ maxEntries: max });
+    const model = new ModelLru(max);
+    for (let step = 0; step < 20_000; step++) {
+      const key = `k${Math.floor(random() * max * 3)}`;
+      const seen = cache.has(key);
+      expect(seen).toBe(model.has(key));
+      if (!seen && random() < 0.9) {
+        // Sometimes another key is looked up in between.
+        if (random() < 0.2) {
+          const other = `k${Math.floor(random() * max * 3)}`;
+          expect(cache.has(other)).toBe(model.has(other));
+        }
+        cache.mark(key);
+        model.mark(key);
+      }
+      expect(cache.size).toBe(model.keys.length);
+    }
+    for (const key of model.keys) expect(cache.has(key)).toBe(true);
+  });
 });
