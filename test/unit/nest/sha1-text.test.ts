@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { sha1Blocks } from '../../../src/core/sha1-block.js';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
+import { dedupeKeyOf, exposureDedupeKey } from '../../../src/nest/dedupe-key.js';
 import { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE, uuidV5 } from '../../../src/nest/record-id.js';
 import { hexDigit, sha1WordsOf } from '../../../src/nest/sha1-text.js';
 import { seededRandom } from '../../support/prng.js';
@@ -236,5 +237,45 @@ describe('uuidV5 keeps its values', () => {
     expect(exposureRecordId(odd)).toBe('d165e54d-67b2-52fd-887f-d6e727f0259b');
     const long: PlanoutLogRecord = { name: 'long', salt: 'long', checksum: 'abcd1234', inputs: { userid: 'u'.repeat(600) }, params: { a: 1 }, event: 'exposure', time: 1 };
     expect(exposureRecordId(long)).toBe('ae322abd-7409-523d-9437-336fc8b1be76');
+  });
+});
+
+describe('dedupe keys keep their values', () => {
+  it('dedupeKeyOf is the name and the node:crypto hex digest of the assignment text, for texts of every length', () => {
+    const assignment = '["Exp1","9014945f",{"userid":"779251"},{"group_size":10,"ratings_goal":16,"specific_goal":1}]';
+    for (let length = 0; length <= 320; length++) {
+      const text = (assignment + assignment + assignment + assignment).slice(0, length);
+      expect(dedupeKeyOf('Exp1', text)).toBe('Exp1:' + createHash('sha1').update(text, 'utf8').digest('hex'));
+    }
+    for (let bytes = 0; bytes <= 300; bytes += 3) {
+      const text = textOfBytes(bytes, bytes + 2);
+      expect(dedupeKeyOf('e', text)).toBe('e:' + createHash('sha1').update(text, 'utf8').digest('hex'));
+    }
+    for (const text of ['\ud800', 'x\udfffy', 'z'.repeat(3000)]) expect(dedupeKeyOf('e', text)).toBe('e:' + createHash('sha1').update(text, 'utf8').digest('hex'));
+  });
+
+  it('gives the pinned keys of these exposures (as computed before the change)', () => {
+    const exp1: PlanoutLogRecord = {
+      name: 'Exp1',
+      salt: 'Exp1',
+      checksum: '9014945f',
+      inputs: { userid: '779251' },
+      params: { group_size: 10, ratings_goal: 16, specific_goal: 1 },
+      event: 'exposure',
+      time: 1,
+    };
+    expect(exposureDedupeKey(exp1)).toBe('Exp1:dce89572b6b04e3ae748434e75565a86078edb86');
+    const odd: PlanoutLogRecord = {
+      name: 'caf\u00e9',
+      salt: 's\ud800',
+      checksum: undefined,
+      inputs: { userid: '\u{1F600}'.repeat(40), x: '\u20ac'.repeat(30) },
+      params: { p: '\u00e9\udc00' },
+      event: 'exposure',
+      time: 1,
+    };
+    expect(exposureDedupeKey(odd)).toBe('caf\u00e9:deb840e99fbc630221ab248c58cae01c1fb6a3fd');
+    const long: PlanoutLogRecord = { name: 'long', salt: 'long', checksum: 'abcd1234', inputs: { userid: 'u'.repeat(600) }, params: { a: 1 }, event: 'exposure', time: 1 };
+    expect(exposureDedupeKey(long)).toBe('long:14ff7d62e48a98ba1a1ba1345731664ea1284db8');
   });
 });
