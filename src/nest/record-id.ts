@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import type { PlanoutLogRecord } from '../core/log-record.js';
 import { assignmentText, stableStringify } from './dedupe-key.js';
 import { copyWith } from './record-copy.js';
+import { hexDigit, sha1WordsOf } from './sha1-text.js';
 
 /**
  * Namespace of the record ids (UUID version 5):
@@ -11,34 +12,28 @@ export const PLANOUT_RECORD_ID_NAMESPACE = 'de39f304-defb-59fb-b5ca-0986284a079c
 
 const NAMESPACE_BYTES = Buffer.from(PLANOUT_RECORD_ID_NAMESPACE.replaceAll('-', ''), 'hex');
 
-// One-shot `crypto.hash` (Node ≥ 20.12) over one buffer is ~2.5× faster than a Hash object here.
-// The hash input (namespace bytes, then the name as UTF-8) is written into one reused
-// buffer rather than two new buffers and their concatenation per record.
-const SCRATCH_BYTES = 4096;
-const scratch = Buffer.alloc(SCRATCH_BYTES);
-
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
-const sha1Hex: (data: Uint8Array) => string =
-  typeof oneShotHash === 'function'
-    ? (data) => oneShotHash('sha1', data, 'hex')
-    : (data) => crypto.createHash('sha1').update(data).digest('hex');
-
-/** Hex SHA-1 of `prefix` followed by the UTF-8 of `text`. */
-function sha1HexOf(prefix: Buffer, text: string): string {
-  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-  if (prefix.length + text.length * 3 > SCRATCH_BYTES) return sha1Hex(Buffer.concat([prefix, Buffer.from(text, 'utf8')]));
-  prefix.copy(scratch, 0);
-  const end = prefix.length + scratch.write(text, prefix.length, 'utf8');
-  return sha1Hex(scratch.subarray(0, end));
-}
+const DASH = 0x2d;
 
 /** RFC 9562 UUID version 5 (SHA-1) of `name` (UTF-8) in `namespace` (a UUID string). */
 export function uuidV5(name: string, namespace: string = PLANOUT_RECORD_ID_NAMESPACE): string {
   const ns = namespace === PLANOUT_RECORD_ID_NAMESPACE ? NAMESPACE_BYTES : Buffer.from(namespace.replaceAll('-', ''), 'hex');
   if (ns.length !== 16) throw new RangeError(`uuidV5: namespace "${namespace}" is not a UUID`);
-  const hex = sha1HexOf(ns, name);
-  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  // The first 16 bytes of SHA-1(namespace bytes + name), with the version (5) in the top
+  // 4 bits of byte 6 and the variant (binary 10) in the top 2 bits of byte 8.
+  const words = sha1WordsOf(name, ns);
+  const a = words[0];
+  const b = (words[1] & ~0xf000) | 0x5000;
+  const c = (words[2] & ~0x40000000) | -0x80000000;
+  const d = words[3];
+  // One flat string from its 36 char codes: cheaper than slicing and joining a hex digest.
+  return String.fromCharCode(
+    hexDigit(a, 28), hexDigit(a, 24), hexDigit(a, 20), hexDigit(a, 16), hexDigit(a, 12), hexDigit(a, 8), hexDigit(a, 4), hexDigit(a, 0), DASH,
+    hexDigit(b, 28), hexDigit(b, 24), hexDigit(b, 20), hexDigit(b, 16), DASH,
+    hexDigit(b, 12), hexDigit(b, 8), hexDigit(b, 4), hexDigit(b, 0), DASH,
+    hexDigit(c, 28), hexDigit(c, 24), hexDigit(c, 20), hexDigit(c, 16), DASH,
+    hexDigit(c, 12), hexDigit(c, 8), hexDigit(c, 4), hexDigit(c, 0),
+    hexDigit(d, 28), hexDigit(d, 24), hexDigit(d, 20), hexDigit(d, 16), hexDigit(d, 12), hexDigit(d, 8), hexDigit(d, 4), hexDigit(d, 0),
+  );
 }
 
 /**
