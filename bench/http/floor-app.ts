@@ -1,37 +1,40 @@
-// The HTTP floor: the least work that serves the PlanOut route's contract, written by hand
-// for Exp1 only. Per request: the unit from the query, Exp1's three SHA-1 draws, and per unit
-// (a first exposure) one record serialized and appended to a file in batches. No exposure
-// cache beyond a bounded set of units, no record id, no metrics, no safety net: what is left when
-// everything that is not the floor (issue 15) is removed. bench/suites/http.ts compares the
-// PlanOut route with it; the server checks its draws against Exp1 before it listens.
-import { hash } from 'node:crypto';
+// The HTTP floor: the least work that serves the PlanOut route's contract, written by hand for
+// Exp1 only. Per request: the unit from the query and Exp1's three SHA-1 draws (the reference's
+// hash of salt.param.unit); per unit (a first exposure), one record serialized and appended to a
+// file in batches. No exposure cache beyond a bounded set of units, no record id, no metrics, no
+// safety net: what is left when everything that is not the floor (issue 15) is removed.
+// bench/suites/http.ts compares the PlanOut route with it; the server checks its draws against
+// Exp1 before it listens.
 import { openSync, write, closeSync } from 'node:fs';
 import { Controller, Get, Injectable, Query, Req, type CallHandler, type DynamicModule, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { Observable } from 'rxjs';
+import { asciiPrefixBytes, hash60Mod, hash60OfText, hash60UnitFloat } from '../../src/core/hash.js';
 
 type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
 const FLOOR_PARAMS = Symbol('floorParams');
 type FloorRequest = { query: Record<string, unknown>; [FLOOR_PARAMS]?: Exp1Params };
 
-const MAX_60_BITS = 0xfffffffffffffff;
-const TWO_32 = 2 ** 32;
-/** The reference's draw: the first 15 hex digits of SHA-1(salt.param.unit), as high 28 and low 32 bits. */
-function draw(text: string): [high: number, low: number] {
-  const hex = hash('sha1', text, 'hex');
-  return [parseInt(hex.slice(0, 7), 16), parseInt(hex.slice(7, 15), 16)];
-}
-/** The 60-bit draw modulo a small `n`, exactly. */
-const drawMod = ([high, low]: [number, number], n: number): number => ((high % n) * (TWO_32 % n) + (low % n)) % n;
-const drawFloat = ([high, low]: [number, number]): number => (high * TWO_32 + low) / MAX_60_BITS;
+// The draws hash with the library's own SHA-1 routine (a JavaScript SHA-1 for one-block
+// inputs, faster than a node:crypto call there): the floor hashes no slower than ours.
+const GROUP_SIZE = 'Exp1.group_size.';
+const SPECIFIC_GOAL = 'Exp1.specific_goal.';
+const RATINGS_GOAL = 'Exp1.ratings_goal.';
+const GROUP_SIZE_BYTES = asciiPrefixBytes(GROUP_SIZE)!;
+const SPECIFIC_GOAL_BYTES = asciiPrefixBytes(SPECIFIC_GOAL)!;
+const RATINGS_GOAL_BYTES = asciiPrefixBytes(RATINGS_GOAL)!;
+const GROUP_SIZES = [1, 10];
 const RATINGS = [8, 16, 32, 64];
 const RATING_WEIGHTS = [0.4, 0.3, 0.2, 0.1];
 
 /** Exp1 by hand: UniformChoice [1, 10], BernoulliTrial 0.8, WeightedChoice [8, 16, 32, 64] / [0.4, 0.3, 0.2, 0.1]. */
 export function floorExp1(unit: string): Exp1Params {
-  const group_size = [1, 10][drawMod(draw('Exp1.group_size.' + unit), 2)]!;
-  const specific_goal = drawFloat(draw('Exp1.specific_goal.' + unit)) <= 0.8 ? 1 : 0;
-  const stop = drawFloat(draw('Exp1.ratings_goal.' + unit));
+  hash60OfText(GROUP_SIZE_BYTES, GROUP_SIZE, unit);
+  const group_size = GROUP_SIZES[hash60Mod(2)]!;
+  hash60OfText(SPECIFIC_GOAL_BYTES, SPECIFIC_GOAL, unit);
+  const specific_goal = hash60UnitFloat() <= 0.8 ? 1 : 0;
+  hash60OfText(RATINGS_GOAL_BYTES, RATINGS_GOAL, unit);
+  const stop = hash60UnitFloat();
   let cumulative = 0;
   let ratings_goal = 0;
   for (let i = 0; i < RATINGS.length; i++) {
