@@ -1,5 +1,5 @@
-import * as crypto from 'node:crypto';
 import type { PlanoutLogRecord } from '../core/log-record.js';
+import { sha1HexOf } from './sha1-text.js';
 
 /** JSON with sorted object keys and bigints as `123n`, so equal values give equal text. */
 export function stableStringify(value: unknown): string {
@@ -61,15 +61,6 @@ function sortKeys(keys: string[]): void {
   }
 }
 
-// One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object of `createHash`.
-// Native even for these ~100-byte texts: a string goes to it without a buffer write, and the
-// JavaScript SHA-1 of sha1-text.ts (write + 2 blocks + hex) measured slower: ~310 -> ~380 ns.
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
-const sha1Hex: (text: string) => string =
-  typeof oneShotHash === 'function'
-    ? (text) => oneShotHash('sha1', text, 'hex')
-    : (text) => crypto.createHash('sha1').update(text, 'utf8').digest('hex');
-
 /**
  * The canonical text of what `record` was assigned: `stableStringify([salt, checksum,
  * inputs, params])`, built without the array. Shared by the dedupe key and the record id.
@@ -100,5 +91,8 @@ export function exposureDedupeKey(record: PlanoutLogRecord): string {
 
 /** {@link exposureDedupeKey} from the experiment name and the record's {@link assignmentText}. */
 export function dedupeKeyOf(name: string, assignment: string): string {
-  return name + ':' + sha1Hex(assignment);
+  // The JavaScript SHA-1: in a loaded server a node:crypto call costs far more than its
+  // in-process micro-benchmark (≈ 0.3 µs) says; three of them made the bench's floor route
+  // ≈ 5 µs per request slower (bench/http-ab.mjs).
+  return name + ':' + sha1HexOf(assignment);
 }
