@@ -38,6 +38,30 @@ function textOfBytes(bytes: number, seed: number): string {
 /** SHA-1 block boundaries (55/56 bytes: one block or two; 64; 119/120; ...) and the JavaScript/native limit (247/248). */
 const BOUNDARIES = [0, 1, 54, 55, 56, 57, 63, 64, 65, 118, 119, 120, 121, 127, 128, 183, 184, 191, 192, 246, 247, 248, 249, 256, 300];
 
+/** Records whose ids and keys are pinned below: Exp1, non-ASCII and lone surrogates, a text past the JavaScript path. */
+const PINNED: Record<'exp1' | 'odd' | 'long', PlanoutLogRecord> = {
+  exp1: {
+    name: 'Exp1',
+    salt: 'Exp1',
+    checksum: '9014945f',
+    inputs: { userid: '779251' },
+    params: { group_size: 10, ratings_goal: 16, specific_goal: 1 },
+    event: 'exposure',
+    time: 1,
+  },
+  odd: {
+    name: 'caf\u00e9',
+    salt: 's\ud800',
+    checksum: undefined,
+    inputs: { userid: '\u{1F600}'.repeat(40), x: '\u20ac'.repeat(30) },
+    params: { p: '\u00e9\udc00' },
+    event: 'exposure',
+    time: 1,
+  },
+  long: { name: 'long', salt: 'long', checksum: 'abcd1234', inputs: { userid: 'u'.repeat(600) }, params: { a: 1 }, event: 'exposure', time: 1 },
+};
+const { exp1, odd, long } = PINNED;
+
 describe('sha1Blocks (generated)', () => {
   it('compresses a run of padded blocks to the digest node:crypto gives', () => {
     const r = seededRandom(7);
@@ -214,28 +238,9 @@ describe('uuidV5 keeps its values', () => {
   });
 
   it('gives the pinned ids of these exposures (as computed before the change)', () => {
-    const exp1: PlanoutLogRecord = {
-      name: 'Exp1',
-      salt: 'Exp1',
-      checksum: '9014945f',
-      inputs: { userid: '779251' },
-      params: { group_size: 10, ratings_goal: 16, specific_goal: 1 },
-      event: 'exposure',
-      time: 1,
-    };
     expect(exposureRecordId(exp1)).toBe('998c788a-6cff-53cb-bee1-bbfbadba7447');
     expect(exposureRecordId({ ...exp1, overridden: true })).toBe('95b09b4f-118a-5205-98ac-6c251abb8312');
-    const odd: PlanoutLogRecord = {
-      name: 'caf\u00e9',
-      salt: 's\ud800',
-      checksum: undefined,
-      inputs: { userid: '\u{1F600}'.repeat(40), x: '\u20ac'.repeat(30) },
-      params: { p: '\u00e9\udc00' },
-      event: 'exposure',
-      time: 1,
-    };
     expect(exposureRecordId(odd)).toBe('d165e54d-67b2-52fd-887f-d6e727f0259b');
-    const long: PlanoutLogRecord = { name: 'long', salt: 'long', checksum: 'abcd1234', inputs: { userid: 'u'.repeat(600) }, params: { a: 1 }, event: 'exposure', time: 1 };
     expect(exposureRecordId(long)).toBe('ae322abd-7409-523d-9437-336fc8b1be76');
   });
 });
@@ -255,27 +260,8 @@ describe('dedupe keys keep their values', () => {
   });
 
   it('gives the pinned keys of these exposures (as computed before the change)', () => {
-    const exp1: PlanoutLogRecord = {
-      name: 'Exp1',
-      salt: 'Exp1',
-      checksum: '9014945f',
-      inputs: { userid: '779251' },
-      params: { group_size: 10, ratings_goal: 16, specific_goal: 1 },
-      event: 'exposure',
-      time: 1,
-    };
     expect(exposureDedupeKey(exp1)).toBe('Exp1:dce89572b6b04e3ae748434e75565a86078edb86');
-    const odd: PlanoutLogRecord = {
-      name: 'caf\u00e9',
-      salt: 's\ud800',
-      checksum: undefined,
-      inputs: { userid: '\u{1F600}'.repeat(40), x: '\u20ac'.repeat(30) },
-      params: { p: '\u00e9\udc00' },
-      event: 'exposure',
-      time: 1,
-    };
     expect(exposureDedupeKey(odd)).toBe('caf\u00e9:deb840e99fbc630221ab248c58cae01c1fb6a3fd');
-    const long: PlanoutLogRecord = { name: 'long', salt: 'long', checksum: 'abcd1234', inputs: { userid: 'u'.repeat(600) }, params: { a: 1 }, event: 'exposure', time: 1 };
     expect(exposureDedupeKey(long)).toBe('long:14ff7d62e48a98ba1a1ba1345731664ea1284db8');
   });
 });
