@@ -202,13 +202,20 @@ export function scriptShares(script: unknown): Map<string, Map<string, number>> 
   return shares;
 }
 
+/**
+ * The script's weights for `param`, when every value the units got is one of its choices
+ * (an interpreted experiment sets plain values, so its draws are not observed).
+ */
+function scriptSource(tally: ExperimentTally, param: string, counts: ReadonlyMap<string, number>): Exclude<Source, 'computed'> | undefined {
+  const fromScript = tally.scriptShares?.get(param);
+  return fromScript !== undefined && [...counts.keys()].every((label) => fromScript.has(label)) ? { key: 'script', shares: fromScript } : undefined;
+}
+
 function exactSoFar(tally: ExperimentTally): boolean {
   if (tally.failed || tally.out > 0 || tally.in === 0) return tally.failed;
   for (const [name, param] of tally.params) {
     if (param.source !== undefined && param.source !== 'computed') continue;
-    // An interpreted experiment sets plain values: its script's weights, as `expectations()` reads them.
-    const fromScript = tally.scriptShares?.get(name);
-    if (fromScript === undefined || ![...param.counts.keys()].every((label) => fromScript.has(label))) return false;
+    if (scriptSource(tally, name, param.counts) === undefined) return false;
   }
   return true;
 }
@@ -370,9 +377,7 @@ export class ExpectationLearner {
       if (tally.failed || tally.in === 0 || this.abandonedExperiments.has(experiment)) continue;
       for (const [param, { counts, source: observed }] of tally.params) {
         if (counts.size > this.maxValues) continue;
-        const fromScript = tally.scriptShares?.get(param);
-        // The script's weights, when every value the units got is one of its choices.
-        const source = fromScript !== undefined && [...counts.keys()].every((l) => fromScript.has(l)) ? { key: 'script', shares: fromScript } : observed;
+        const source = scriptSource(tally, param, counts) ?? observed;
         if (source !== undefined && source !== 'computed' && tally.out === 0) {
           const labels = [...source.shares.keys()];
           if (labels.length >= 2) expectations.push({ experiment, param, labels, shares: labels.map((l) => source.shares.get(l)!) });

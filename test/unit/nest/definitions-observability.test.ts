@@ -183,12 +183,14 @@ describe('PlanoutCatalog', () => {
   });
 });
 
+/** `count` data experiments `many_0`… running the homepage script. */
+function homepages(count: number): DefinitionSet {
+  return { experiments: Array.from({ length: count }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })), namespaces: [] };
+}
+
 describe('SRM learning at bootstrap is bounded', () => {
   it('learns what fits in srm.bootstrapMs at start and the rest in the background', async () => {
-    const many: DefinitionSet = {
-      experiments: Array.from({ length: 40 }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })),
-      namespaces: [],
-    };
+    const many = homepages(40);
     const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } }, false);
     const srm = ref.get(PlanoutSrmMonitor);
     // With no bootstrap time, start-up ran one synthetic unit: the sources come later.
@@ -221,10 +223,7 @@ describe('SRM learning at bootstrap is bounded', () => {
   }, 60_000);
 
   it('exposures that arrive before their experiment is learnt are counted once it is', async () => {
-    const many: DefinitionSet = {
-      experiments: Array.from({ length: 20 }, (_, i) => ({ name: `many_${i}`, script: HOMEPAGE })),
-      namespaces: [],
-    };
+    const many = homepages(20);
     const ref = await start(new SwappableSource(many), { srm: { bootstrapMs: 0 } }, false);
     const srm = ref.get(PlanoutSrmMonitor);
     const service = ref.get(PlanoutService);
