@@ -38,8 +38,13 @@ export class PlanoutRecorder {
     return this.sink.byEvent(type).filter((r) => name === undefined || r.name === name);
   }
 
-  /** Forgets the records and, with the default test cache, the deduplicated exposures. */
+  /**
+   * Forgets the records and, with the default test cache, the deduplicated exposures.
+   * Records still queued (logged by an earlier test that did not flush) are delivered
+   * first, so they are forgotten too instead of arriving after the clear.
+   */
   clear(): void {
+    this.dispatcher.drainNow();
     this.sink.clear();
     if (this.cache instanceof InMemoryExposureCache) this.cache.clear();
   }

@@ -97,11 +97,12 @@ describe('WebSocket gateway (@nestjs/platform-ws) over a real connection', () =>
   it('logs one exposure per unit per message, deduplicated across messages', async () => {
     const before = metrics.snapshot().deduplicated;
     await client.send('variant', { userid: 'ws-dedupe' });
+    await recorder.flush();
     // Two params of Exp1 in one message: one instance, so nothing reached the dedupe cache.
     expect(metrics.snapshot().deduplicated).toBe(before);
     await client.send('variant', { userid: 'ws-dedupe' });
-    expect(metrics.snapshot().deduplicated).toBeGreaterThan(before);
     await recorder.flush();
+    expect(metrics.snapshot().deduplicated).toBeGreaterThan(before);
     expect(recorder.exposures('Exp1').map((r) => r.inputs)).toEqual([{ userid: 'ws-dedupe' }]);
     expect(recorder.exposures('ColorExperiment')).toHaveLength(1);
     expect(recorder.exposures('TestNs-a')).toHaveLength(1);

@@ -4,7 +4,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
 import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
 import { ExposureCache } from '../../../src/nest/exposure-cache.interface.js';
-import { ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
+import { EXPOSURE_DRAIN_BATCH, EXPOSURE_DRAIN_DELAY_MS, ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { LogSink } from '../../../src/nest/log-sink.interface.js';
 import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
 import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
@@ -52,8 +52,12 @@ describe('dedupe key format', () => {
   });
 });
 
-/** Resolves after the dispatcher's setImmediate drain. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Resolves after the dispatcher's drain of what is queued now: Node fires timers of equal
+ * delay in the order they were set, and the drain's timer was set by the first enqueue.
+ */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, EXPOSURE_DRAIN_DELAY_MS));
+const nextImmediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A synchronous sink that can be made to throw. */
 class SyncSink extends LogSink {
@@ -84,6 +88,24 @@ describe('ExposureDispatcher, synchronous cache and sink', () => {
     ]);
     expect(cache.has(exposureDedupeKey(record()))).toBe(true);
     expect(metrics.snapshot()).toMatchObject({ accepted: 3, deduplicated: 1, failed: 0 });
+  });
+
+  it('waits for its delay with a small batch, drains on the next setImmediate once a full batch waits', async () => {
+    const sink = new SyncSink();
+    const d = dispatcher(sink, new InMemoryExposureCache(), new PlanoutMetrics());
+    d.enqueue(record({ event: 'conversion' }));
+    await nextImmediate();
+    expect(sink.records).toHaveLength(0);
+    for (let i = 1; i < EXPOSURE_DRAIN_BATCH; i++) d.enqueue(record({ inputs: { userid: `u${i}` } }));
+    expect(sink.records).toHaveLength(0);
+    await nextImmediate();
+    expect(sink.records).toHaveLength(EXPOSURE_DRAIN_BATCH);
+    // The next record starts a new delayed batch.
+    d.enqueue(record({ event: 'conversion' }));
+    await nextImmediate();
+    expect(sink.records).toHaveLength(EXPOSURE_DRAIN_BATCH);
+    await nextTurn();
+    expect(sink.records).toHaveLength(EXPOSURE_DRAIN_BATCH + 1);
   });
 
   it('does not mark the cache when the sink throws, and logs the exposure on a later request', async () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
 import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
-import { ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
+import { EXPOSURE_DRAIN_DELAY_MS, ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
 import {
   eventRecordId,
@@ -20,7 +20,8 @@ function record(over: Partial<PlanoutLogRecord> = {}): PlanoutLogRecord {
 }
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** After the dispatcher's drain of what is queued now (equal delays fire in the order they were set). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, EXPOSURE_DRAIN_DELAY_MS));
 
 describe('uuidV5', () => {
   it('matches RFC 9562 / Python uuid.uuid5 (NAMESPACE_DNS, "python.org")', () => {
