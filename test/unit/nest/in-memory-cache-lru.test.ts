@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
 
 /** The reference LRU: an array, most recently used last. */
@@ -33,7 +33,7 @@ function lcg(seed: number): () => number {
 }
 
 describe('InMemoryExposureCache eviction', () => {
-  it.each([1, 7, 64])('evicts exactly as a reference LRU over random has/mark/clear (maxEntries %i)', (max) => {
+  it.each([1, 7, 64, 3000])('evicts exactly as a reference LRU over random has/mark/clear (maxEntries %i)', (max) => {
     const random = lcg(max * 7919);
     const cache = new InMemoryExposureCache({ maxEntries: max });
     const model = new ModelLru(max);
@@ -53,7 +53,7 @@ describe('InMemoryExposureCache eviction', () => {
     for (const key of model.keys) expect(cache.has(key)).toBe(true);
   });
 
-  it.each([1, 7, 64])('evicts exactly as a reference LRU when every mark follows a has that missed, as the dispatcher calls it (maxEntries %i)', (max) => {
+  it.each([1, 7, 64, 3000])('evicts exactly as a reference LRU when every mark follows a has that missed, as the dispatcher calls it (maxEntries %i)', (max) => {
     const random = lcg(max * 104729);
     const cache = new InMemoryExposureCache({ maxEntries: max });
     const model = new ModelLru(max);
@@ -73,5 +73,38 @@ describe('InMemoryExposureCache eviction', () => {
       expect(cache.size).toBe(model.keys.length);
     }
     for (const key of model.keys) expect(cache.has(key)).toBe(true);
+  });
+
+  describe('with expiry', () => {
+    afterEach(() => {
+      jest.useRealTimers();
+    });
+
+    it.each([7, 2000])('drops expired entries on read and evicts the least recently used, as a reference model (maxEntries %i)', (max) => {
+      jest.useFakeTimers({ now: 1_000_000 });
+      const random = lcg(max * 31);
+      const cache = new InMemoryExposureCache({ maxEntries: max });
+      const model = new ModelLru(max);
+      const expiry = new Map<string, number>();
+      for (let step = 0; step < 20_000; step++) {
+        if (random() < 0.05) jest.advanceTimersByTime(Math.floor(random() * 20));
+        const key = `k${Math.floor(random() * max * 3)}`;
+        const expires = expiry.get(key);
+        let expected = model.keys.includes(key);
+        if (expected && expires! <= Date.now()) {
+          model.keys.splice(model.keys.indexOf(key), 1);
+          expected = false;
+        }
+        if (expected) model.has(key);
+        expect(cache.has(key)).toBe(expected);
+        if (!expected) {
+          const ttl = 1 + Math.floor(random() * 100);
+          cache.mark(key, ttl);
+          model.mark(key);
+          expiry.set(key, Date.now() + ttl);
+        }
+        expect(cache.size).toBe(model.keys.length);
+      }
+    });
   });
 });
