@@ -17,17 +17,72 @@ export function stableStringify(value: unknown): string {
       if (Array.isArray(value)) return '[' + value.map(stableStringify).join(',') + ']';
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj);
-      sortKeys(keys);
-      let out = '{';
-      for (let i = 0; i < keys.length; i++) {
-        if (i) out += ',';
-        out += quote(keys[i]!) + ':' + stableStringify(obj[keys[i]!]);
+      if (keys.length === 0) return '{}';
+      if (keys.length > MAX_SHAPE_KEYS) {
+        sortKeys(keys);
+        let out = '{';
+        for (let i = 0; i < keys.length; i++) {
+          if (i) out += ',';
+          out += quote(keys[i]!) + ':' + stableStringify(obj[keys[i]!]);
+        }
+        return out + '}';
       }
+      const shape = shapeOf(keys);
+      let out = '';
+      for (let i = 0; i < shape.sorted.length; i++) out += shape.prefixes[i]! + stableStringify(obj[shape.sorted[i]!]);
       return out + '}';
     }
     default:
       return JSON.stringify(String(value));
   }
+}
+
+/**
+ * The sorted keys of one key list (in insertion order) and their text (`{"a":`, `,"b":`):
+ * records of one experiment repeat the same few lists, and sorting and quoting them again
+ * cost more than the values' text (≈ 40 % of an exposure's assignment text).
+ */
+interface ObjectShape {
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/** Objects with more keys are sorted each time (their lists rarely repeat). */
+const MAX_SHAPE_KEYS = 16;
+/** Bound on remembered shapes: past it the memo starts over (objects whose keys are data). */
+const MAX_SHAPES = 1024;
+/** Shapes by first key. */
+const shapes = new Map<string, ObjectShape[]>();
+let shapeCount = 0;
+
+function shapeOf(keys: string[]): ObjectShape {
+  let candidates = shapes.get(keys[0]!);
+  if (candidates !== undefined) {
+    for (let s = 0; s < candidates.length; s++) {
+      const shape = candidates[s]!;
+      if (sameKeys(shape.keys, keys)) return shape;
+    }
+  }
+  if (shapeCount >= MAX_SHAPES) {
+    shapes.clear();
+    shapeCount = 0;
+    candidates = undefined;
+  }
+  const sorted = keys.slice();
+  sortKeys(sorted);
+  const shape: ObjectShape = { keys, sorted, prefixes: sorted.map((key, i) => (i ? ',' : '{') + quote(key) + ':') };
+  if (candidates === undefined) shapes.set(keys[0]!, [shape]);
+  else candidates.push(shape);
+  shapeCount++;
+  return shape;
+}
+
+/** Same keys in the same order (the first is equal by the lookup). */
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** What `JSON.stringify` escapes: quote, backslash, control characters, (lone) surrogates. */

@@ -106,6 +106,22 @@ describe('stableStringify', () => {
     }
   });
 
+  it('gives the reference text for key lists that repeat, share a first key, exceed the remembered shapes or have many keys', () => {
+    const r = seededRandom(7);
+    for (let round = 0; round < 3; round++) {
+      // 3 × 1500 distinct lists, all starting with "k": more than the memo keeps, in every order.
+      for (let i = 0; i < 1500; i++) {
+        const keys = ['k', `x${i}`, `a${i % 7}`, ...(i % 3 === 0 ? ['z'] : [])];
+        if (round === 1) keys.reverse();
+        const obj = Object.fromEntries(keys.map((key) => [key, pick(r, NUMBERS)]));
+        expect(stableStringify(obj)).toBe(reference(obj));
+      }
+    }
+    const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`key${(i * 17) % 40}`, i]));
+    expect(stableStringify(wide)).toBe(reference(wide));
+    expect(stableStringify({ ...wide, extra: 1 })).toBe(reference({ ...wide, extra: 1 }));
+  });
+
   it('reads each value once, like the slow path', () => {
     let reads = 0;
     const obj = { b: 1 };
