@@ -12,6 +12,7 @@ import {
   BernoulliTrial,
   Experiment,
   ManualExposure,
+  LogSink,
   Param,
   PlanoutModule,
   UniformChoice,
@@ -91,6 +92,11 @@ class ManualExposureController {
   }
 }
 
+/** Accepts every record and keeps none (diagnostic). */
+class NoopSink extends LogSink {
+  write(): void {}
+}
+
 @Injectable()
 class NoopInterceptor implements NestInterceptor {
   intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -119,6 +125,9 @@ async function appModule(): Promise<DynamicModule> {
             experiments: [Exp1, ...Array.from({ length: config.experiments - 1 }, (_, i) => filler(i) as typeof Exp1)],
             inputs: userInputs,
             logFile: config.logFile,
+            // Diagnostics for bench/http-ab.mjs (route:BENCH_SINK=noop): what the sink and the SRM alarm cost.
+            ...(process.env.BENCH_SINK === 'noop' ? { logSink: new NoopSink() } : {}),
+            ...(process.env.BENCH_SRM === 'off' ? { srm: false as const } : {}),
             // Nothing here injects PlanoutService, so 'auto' leaves AsyncLocalStorage off;
             // planout_async (diagnostic) forces it on, as an app with services using it gets.
             ...(config.variant === 'planout_async' ? { asyncContext: true } : {}),
