@@ -1,5 +1,4 @@
 import type { PlanoutLogRecord } from '../core/log-record.js';
-import { sha1HexOf } from './sha1-text.js';
 
 /** JSON with sorted object keys and bigints as `123n`, so equal values give equal text. */
 export function stableStringify(value: unknown): string {
@@ -118,7 +117,8 @@ function sortKeys(keys: string[]): void {
 
 /**
  * The canonical text of what `record` was assigned: `stableStringify([salt, checksum,
- * inputs, params])`, built without the array. Shared by the dedupe key and the record id.
+ * inputs, params])`, built without the array: what an exposure's record id (and so its
+ * dedupe key) hashes.
  */
 export function assignmentText(record: PlanoutLogRecord): string {
   return (
@@ -132,22 +132,4 @@ export function assignmentText(record: PlanoutLogRecord): string {
     stableStringify(record.params) +
     ']'
   );
-}
-
-/**
- * The exposure cache key of `record`: experiment name, then a hash of salt, checksum,
- * inputs and params, so a changed assignment (new salt, new code, new params) logs again.
- * The hashed text is {@link assignmentText} (keys stay the same across versions, so a
- * shared cache stays valid).
- */
-export function exposureDedupeKey(record: PlanoutLogRecord): string {
-  return dedupeKeyOf(record.name, assignmentText(record));
-}
-
-/** {@link exposureDedupeKey} from the experiment name and the record's {@link assignmentText}. */
-export function dedupeKeyOf(name: string, assignment: string): string {
-  // The JavaScript SHA-1: in a loaded server a node:crypto call costs far more than its
-  // in-process micro-benchmark (≈ 0.3 µs) says; three of them made the bench's floor route
-  // ≈ 5 µs per request slower (bench/http-ab.mjs).
-  return name + ':' + sha1HexOf(assignment);
 }

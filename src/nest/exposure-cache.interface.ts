@@ -3,9 +3,9 @@
  * assignment many times (many requests, many processes) produces one exposure record.
  * Also the injection token: inject it by type.
  *
- * Keys are opaque strings built by the library from the experiment name, salt,
- * checksum, inputs and params. Implementations may be lossy (eviction, TTL): a
- * forgotten key only means the exposure is logged again.
+ * Keys are built by the library: the experiment name and the exposure's record id
+ * (which covers salt, checksum, inputs and params). Implementations may be lossy
+ * (eviction, TTL): a forgotten key only means the exposure is logged again.
  */
 export abstract class ExposureCache {
   /** Whether `key` was marked and has not expired. */

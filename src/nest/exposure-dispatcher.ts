@@ -6,14 +6,15 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { PlanoutLogRecord } from '../core/log-record.js';
-import { assignmentText, dedupeKeyOf } from './dedupe-key.js';
+import { assignmentText } from './dedupe-key.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
-import { withRecordId } from './record-id.js';
+import { copyWith } from './record-copy.js';
+import { dedupeKeyOf, exposureRecordIdOf, withRecordId } from './record-id.js';
 
 /** Same warning at most this often, so a dead backend does not flood the logs. */
 const WARN_INTERVAL_MS = 10_000;
@@ -124,17 +125,18 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
    * Deduplicates and writes one exposure. Synchronous while the cache and the sink answer
    * synchronously (the defaults); continues with promises from the first one that does not.
    */
-  private expose(record: PlanoutLogRecord): void {
+  private expose(exposure: PlanoutLogRecord): void {
     let key: string;
-    // Built once: the dedupe key and the record id both hash it.
-    let assignment: string;
+    // The record with its id, which the dedupe key is made of.
+    let record: PlanoutLogRecord;
     try {
-      assignment = assignmentText(record);
-      key = dedupeKeyOf(record.name, assignment);
+      const id = typeof exposure.id === 'string' ? exposure.id : exposureRecordIdOf(exposure, assignmentText(exposure));
+      key = dedupeKeyOf(exposure.name, id);
+      record = exposure.id === id ? exposure : copyWith(exposure, 'id', id);
     } catch (error) {
-      // Unserializable inputs: log without deduplication rather than lose the exposure.
-      this.warn('key', `cannot build the dedupe key of an exposure of "${record.name}": ${message(error)}`);
-      this.track(this.write(record));
+      // Unserializable inputs: log without deduplication (with a random id) rather than lose the exposure.
+      this.warn('key', `cannot build the dedupe key of an exposure of "${exposure.name}": ${message(error)}`);
+      this.track(this.write(exposure));
       return;
     }
     // Empty unless a backend answers asynchronously: skip the lookup then.
@@ -150,14 +152,14 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       seen = false;
     }
     if (typeof seen !== 'boolean') {
-      this.coalesce(key, this.exposeAfterHas(key, record, assignment, seen));
+      this.coalesce(key, this.exposeAfterHas(key, record, seen));
       return;
     }
     if (seen) {
       this.metrics.recordOutcome('deduplicated', record);
       return;
     }
-    const written = this.write(record, assignment);
+    const written = this.write(record);
     if (typeof written !== 'boolean') {
       this.coalesce(key, this.markAfterWrite(key, written));
       return;
@@ -168,7 +170,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     }
   }
 
-  private async exposeAfterHas(key: string, record: PlanoutLogRecord, assignment: string, has: Promise<boolean>): Promise<void> {
+  private async exposeAfterHas(key: string, record: PlanoutLogRecord, has: Promise<boolean>): Promise<void> {
     let seen = false;
     try {
       seen = await has;
@@ -179,7 +181,7 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
       this.metrics.recordOutcome('deduplicated', record);
       return;
     }
-    await this.markAfterWrite(key, this.write(record, assignment));
+    await this.markAfterWrite(key, this.write(record));
   }
 
   private async markAfterWrite(key: string, written: boolean | Promise<boolean>): Promise<void> {
@@ -214,14 +216,14 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
   }
 
   /**
-   * Hands `record` to the sink (`assignment`: its {@link assignmentText}, when already built): true / false (accepted / rejected) when the sink answered
+   * Hands `record` to the sink: true / false (accepted / rejected) when the sink answered
    * synchronously, else a promise of it. Never throws or rejects.
    */
-  private write(record: PlanoutLogRecord, assignment?: string): boolean | Promise<boolean> {
+  private write(record: PlanoutLogRecord): boolean | Promise<boolean> {
     let result: void | Promise<void>;
     try {
-      // The id is set here, once per record: a retry inside the sink resends the same object.
-      result = this.sink.write(withRecordId(record, assignment));
+      // The id is set once per record (exposures have it from their key): a retry inside the sink resends the same object.
+      result = this.sink.write(withRecordId(record));
     } catch (error) {
       return this.writeFailed(record, error);
     }

@@ -3,7 +3,7 @@
 // `nestjs-planout/postgres` and `nestjs-planout/redis`, so this barrel never requires them.
 export { CacheManagerExposureCache, type CacheManagerCache, type CacheManagerExposureCacheOptions } from './caches/cache-manager-exposure.cache.js';
 export { InMemoryExposureCache, type InMemoryExposureCacheOptions } from './caches/in-memory-exposure.cache.js';
-export { exposureDedupeKey, stableStringify } from './dedupe-key.js';
+export { stableStringify } from './dedupe-key.js';
 export * from './definitions/index.js';
 export {
   ExperimentInstance,
@@ -52,7 +52,7 @@ export { MODULE_OPTIONS_TOKEN as PLANOUT_MODULE_OPTIONS, type PlanoutModuleAsync
 export { PlanoutCatalog } from './planout-catalog.js';
 export { PlanoutModule } from './planout.module.js';
 export { PlanoutService } from './planout.service.js';
-export { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';
+export { exposureDedupeKey, exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE } from './record-id.js';
 export {
   MAX_OVERRIDES_LENGTH,
   signPlanoutOverrides,

@@ -54,6 +54,20 @@ export function exposureRecordIdOf(record: PlanoutLogRecord, assignment: string)
 }
 
 /**
+ * The exposure cache key of `record`: its experiment name and its record id
+ * ({@link exposureRecordId}), so a changed assignment (new salt, new code, new params) logs
+ * again, and the cache remembers exactly the exposures a consumer deduplicates by id.
+ */
+export function exposureDedupeKey(record: PlanoutLogRecord): string {
+  return dedupeKeyOf(record.name, typeof record.id === 'string' ? record.id : exposureRecordId(record));
+}
+
+/** {@link exposureDedupeKey} from the experiment name and the exposure's record id. */
+export function dedupeKeyOf(name: string, id: string): string {
+  return name + ':' + id;
+}
+
+/**
  * The id of an event (a conversion): the exposure's fields plus `time`, `extra_data` and
  * `call`, a value unique to one `logEvent` call, so two real conversions never share an id.
  */

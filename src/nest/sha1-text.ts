@@ -74,15 +74,3 @@ function setState(digest: string): void {
 export function hexDigit(word: number, shift: number): number {
   return DIGITS[(word >>> shift) & 15]!;
 }
-
-/** Lowercase hex SHA-1 of the UTF-8 of `text` ({@link sha1WordsOf}, as one flat string). */
-export function sha1HexOf(text: string): string {
-  const [a, b, c, d, e] = sha1WordsOf(text) as unknown as [number, number, number, number, number];
-  return String.fromCharCode(
-    hexDigit(a, 28), hexDigit(a, 24), hexDigit(a, 20), hexDigit(a, 16), hexDigit(a, 12), hexDigit(a, 8), hexDigit(a, 4), hexDigit(a, 0),
-    hexDigit(b, 28), hexDigit(b, 24), hexDigit(b, 20), hexDigit(b, 16), hexDigit(b, 12), hexDigit(b, 8), hexDigit(b, 4), hexDigit(b, 0),
-    hexDigit(c, 28), hexDigit(c, 24), hexDigit(c, 20), hexDigit(c, 16), hexDigit(c, 12), hexDigit(c, 8), hexDigit(c, 4), hexDigit(c, 0),
-    hexDigit(d, 28), hexDigit(d, 24), hexDigit(d, 20), hexDigit(d, 16), hexDigit(d, 12), hexDigit(d, 8), hexDigit(d, 4), hexDigit(d, 0),
-    hexDigit(e, 28), hexDigit(e, 24), hexDigit(e, 20), hexDigit(e, 16), hexDigit(e, 12), hexDigit(e, 8), hexDigit(e, 4), hexDigit(e, 0),
-  );
-}

