@@ -17,16 +17,7 @@ export function stableStringify(value: unknown): string {
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj);
       if (keys.length === 0) return '{}';
-      if (keys.length > MAX_SHAPE_KEYS) {
-        sortKeys(keys);
-        let out = '{';
-        for (let i = 0; i < keys.length; i++) {
-          if (i) out += ',';
-          out += quote(keys[i]!) + ':' + stableStringify(obj[keys[i]!]);
-        }
-        return out + '}';
-      }
-      const shape = shapeOf(keys);
+      const shape = keys.length > MAX_SHAPE_KEYS ? shapeFor(keys) : shapeOf(keys);
       let out = '';
       for (let i = 0; i < shape.sorted.length; i++) out += shape.prefixes[i]! + stableStringify(obj[shape.sorted[i]!]);
       return out + '}';
@@ -68,13 +59,18 @@ function shapeOf(keys: string[]): ObjectShape {
     shapeCount = 0;
     candidates = undefined;
   }
-  const sorted = keys.slice();
-  sortKeys(sorted);
-  const shape: ObjectShape = { keys, sorted, prefixes: sorted.map((key, i) => (i ? ',' : '{') + quote(key) + ':') };
+  const shape = shapeFor(keys);
   if (candidates === undefined) shapes.set(keys[0]!, [shape]);
   else candidates.push(shape);
   shapeCount++;
   return shape;
+}
+
+/** The shape of `keys`, built now (not remembered). */
+function shapeFor(keys: string[]): ObjectShape {
+  const sorted = keys.slice();
+  sortKeys(sorted);
+  return { keys, sorted, prefixes: sorted.map((key, i) => (i ? ',' : '{') + quote(key) + ':') };
 }
 
 /** Same keys in the same order (the first is equal by the lookup). */

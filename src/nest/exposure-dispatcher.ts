@@ -6,15 +6,13 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { PlanoutLogRecord } from '../core/log-record.js';
-import { assignmentText } from './dedupe-key.js';
 import { ExposureCache } from './exposure-cache.interface.js';
 import { LogSink } from './log-sink.interface.js';
 import type { PlanoutModuleOptions } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
-import { copyWith } from './record-copy.js';
-import { dedupeKeyOf, exposureRecordIdOf, withRecordId } from './record-id.js';
+import { dedupeKeyOf, withExposureId, withRecordId } from './record-id.js';
 
 /** Same warning at most this often, so a dead backend does not flood the logs. */
 const WARN_INTERVAL_MS = 10_000;
@@ -126,19 +124,17 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
    * synchronously (the defaults); continues with promises from the first one that does not.
    */
   private expose(exposure: PlanoutLogRecord): void {
-    let key: string;
     // The record with its id, which the dedupe key is made of.
-    let record: PlanoutLogRecord;
+    let record: PlanoutLogRecord & { id: string };
     try {
-      const id = typeof exposure.id === 'string' ? exposure.id : exposureRecordIdOf(exposure, assignmentText(exposure));
-      key = dedupeKeyOf(exposure.name, id);
-      record = exposure.id === id ? exposure : copyWith(exposure, 'id', id);
+      record = withExposureId(exposure);
     } catch (error) {
       // Unserializable inputs: log without deduplication (with a random id) rather than lose the exposure.
       this.warn('key', `cannot build the dedupe key of an exposure of "${exposure.name}": ${message(error)}`);
       this.track(this.write(exposure));
       return;
     }
+    const key = dedupeKeyOf(record.name, record.id);
     // Empty unless a backend answers asynchronously: skip the lookup then.
     if (this.inFlight.size !== 0 && this.inFlight.has(key)) {
       this.metrics.recordOutcome('deduplicated', record);

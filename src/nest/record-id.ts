@@ -43,14 +43,18 @@ export function uuidV5(name: string, namespace: string = PLANOUT_RECORD_ID_NAMES
  * unit seeing the same assignment gets the same id in every process, on every retry.
  */
 export function exposureRecordId(record: PlanoutLogRecord): string {
-  return exposureRecordIdOf(record, assignmentText(record));
-}
-
-/** {@link exposureRecordId} with the record's {@link assignmentText} already built (the dispatcher has it from the dedupe key). */
-export function exposureRecordIdOf(record: PlanoutLogRecord, assignment: string): string {
-  let text = record.name + '\n' + record.event + '\n' + assignment;
+  let text = record.name + '\n' + record.event + '\n' + assignmentText(record);
   if (record.overridden === true) text += '\noverridden';
   return uuidV5(text);
+}
+
+/**
+ * The exposure `record` with its id (the record itself when it has one). Throws when its
+ * assignment cannot be serialized canonically (a cycle): the caller decides what then.
+ */
+export function withExposureId(record: PlanoutLogRecord): PlanoutLogRecord & { id: string } {
+  if (typeof record.id === 'string') return record as PlanoutLogRecord & { id: string };
+  return copyWith(record, 'id', exposureRecordId(record));
 }
 
 /**
@@ -59,7 +63,7 @@ export function exposureRecordIdOf(record: PlanoutLogRecord, assignment: string)
  * again, and the cache remembers exactly the exposures a consumer deduplicates by id.
  */
 export function exposureDedupeKey(record: PlanoutLogRecord): string {
-  return dedupeKeyOf(record.name, typeof record.id === 'string' ? record.id : exposureRecordId(record));
+  return dedupeKeyOf(record.name, withExposureId(record).id);
 }
 
 /** {@link exposureDedupeKey} from the experiment name and the exposure's record id. */
@@ -98,14 +102,12 @@ let calls = 0;
  * unique per call for events ({@link eventRecordId}). A record whose inputs cannot be
  * serialized canonically (a cycle) gets a random id.
  */
-export function withRecordId(record: PlanoutLogRecord, assignment?: string): PlanoutLogRecord {
+export function withRecordId(record: PlanoutLogRecord): PlanoutLogRecord {
   if (typeof record.id === 'string') return record;
-  let id: string;
   try {
-    if (record.event !== 'exposure') id = eventRecordId(record, `${PROCESS_NONCE}:${++calls}`);
-    else id = assignment === undefined ? exposureRecordId(record) : exposureRecordIdOf(record, assignment);
+    if (record.event === 'exposure') return withExposureId(record);
+    return copyWith(record, 'id', eventRecordId(record, `${PROCESS_NONCE}:${++calls}`));
   } catch {
-    id = crypto.randomUUID();
+    return copyWith(record, 'id', crypto.randomUUID());
   }
-  return copyWith(record, 'id', id);
 }
