@@ -14,6 +14,9 @@ runSuite('interpreter', ({ quick }) => {
   const rounds = quick ? 3 : 7;
   const units = range(unitCount, 1_000_000);
   const script = deepCopy(EXP1_SCRIPT as unknown as PlanoutValue) as PlanoutScript;
+  // The raw Interpreter writes default salts into the script it runs, as the reference does:
+  // it gets its own copy, so the InterpretedExperiment contender runs the script as written.
+  const rawScript = deepCopy(script);
   const Interpreted = InterpretedExperiment.define({ script, name: 'Exp1' });
   const pjsDefault = loadPlanoutJs('default');
   const pjsCompat = loadPlanoutJs('compat');
@@ -57,7 +60,7 @@ runSuite('interpreter', ({ quick }) => {
       {
         name: 'interpreter',
         fn: (userid) => {
-          const p = new Interpreter(script, 'Exp1', { userid }).getParams();
+          const p = new Interpreter(rawScript, 'Exp1', { userid }).getParams();
           return (p.group_size as number) + (p.specific_goal as number) + (p.ratings_goal as number);
         },
       },

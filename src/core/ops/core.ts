@@ -17,6 +17,7 @@ import {
   type PlanoutValue,
 } from '../values.js';
 import { RANDOM_OPERATORS, SaltPrefixCache, type RandomContext, type RandomOperatorLike } from './random.js';
+import { compileRandomSet, isFlat } from './random-set.js';
 
 /** A PlanoutError subclass, for {@link OperatorContext.fail}. */
 export type PlanoutErrorClass = new (message: string, context?: PlanoutErrorContext) => PlanoutError;
@@ -446,15 +447,6 @@ function compileRegistered(node: PlanoutObject, name: PlanoutValue): CompiledNod
   };
 }
 
-/** Whether `list` holds only values that evaluate to themselves (no holes, no undefined). */
-function isFlat(list: readonly unknown[]): boolean {
-  for (let i = 0; i < list.length; i++) {
-    const value = list[i];
-    if (value === undefined || (typeof value === 'object' && value !== null)) return false;
-  }
-  return true;
-}
-
 /** The compiled elements of a list, compiled again if a run appended to it. */
 class CompiledList<T> {
   private items: T[];
@@ -686,7 +678,7 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler, selfMetered = fa
   let runCopy: CompiledNode = run;
   // The metering of compileObject is inlined (nesting, one operation): a call less per param.
   const depthStep = selfMetered ? 1 : 0;
-  return (context) => {
+  const general: CompiledNode = (context) => {
     if (selfMetered) {
       if (++context.depth > MAX_DEPTH) context.tooDeep();
       context.meter.spend(1);
@@ -721,6 +713,8 @@ function compileSet(node: PlanoutObject, compile: NodeCompiler, selfMetered = fa
     context.depth -= depthStep;
     return null;
   };
+  // The commonest statement, a param drawn by a random operator, as one generated function.
+  return (selfMetered ? compileRandomSet(node, general) : undefined) ?? general;
 }
 
 function compileCond(node: PlanoutObject, compile: NodeCompiler): CompiledNode {
