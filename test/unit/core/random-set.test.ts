@@ -247,6 +247,25 @@ describe('generated random-operator statements', () => {
     }
   });
 
+  it('fall back to the general path where code cannot be generated (a content security policy)', () => {
+    // A shape no other test compiles, so no generated code is cached for it yet.
+    const script = (): PlanoutObject => ({
+      op: 'seq',
+      seq: [{ op: 'set', var: 'csp', value: { unit: { op: 'get', var: 'userid' }, op: 'randomInteger', max: 99, min: 3 } }],
+    });
+    const expected = outcome({ script }, false);
+    const realFunction = globalThis.Function;
+    globalThis.Function = function forbidden(): never {
+      throw new EvalError('Code generation from strings disallowed for this context');
+    } as unknown as FunctionConstructor;
+    try {
+      expect(compileNode((script().seq as PlanoutObject[])[0]).name).not.toBe('randomSet');
+      expect(outcome({ script }, true)).toEqual(expected);
+    } finally {
+      globalThis.Function = realFunction;
+    }
+  });
+
   it('give InterpretedExperiment the same params and checksums', () => {
     const run = (generated: boolean): unknown[] => {
       randomSetCompilation.enabled = generated;
