@@ -3,13 +3,17 @@
 // hash of salt.param.unit); per unit (a first exposure), one record serialized and appended to a
 // file in batches. No exposure cache beyond a bounded set of units, no record id, no metrics, no
 // safety net: what is left when everything that is not the floor (issue 15) is removed.
-// bench/suites/http.ts compares the PlanOut route with it; the server checks its draws against
-// Exp1 before it listens.
+// With `ids` (the `floor_ids` route), each record also carries the deterministic id issue 14
+// requires of every record (a UUID v5 of the experiment, the event and the canonical assignment),
+// its text written by hand for Exp1's one record shape and hashed with the library's uuidV5.
+// bench/suites/http.ts compares the PlanOut route with both; the server checks their draws
+// against Exp1, and their ids against the library's, before it listens.
 import { openSync, write, closeSync } from 'node:fs';
 import { Controller, Get, Injectable, Query, Req, type CallHandler, type DynamicModule, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { asciiPrefixBytes, hash60Mod, hash60OfText, hash60UnitFloat } from '../../src/core/hash.js';
+import { uuidV5 } from '../../src/nest/record-id.js';
 
 type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
 const FLOOR_PARAMS = Symbol('floorParams');
@@ -45,6 +49,26 @@ export function floorExp1(unit: string): Exp1Params {
     }
   }
   return { group_size, specific_goal, ratings_goal };
+}
+
+/**
+ * The record id of Exp1's exposure of `unit` (a string input `userid`): the canonical text
+ * (salt, checksum, inputs, params with sorted keys) written out directly for this one shape.
+ */
+export function floorExposureId(unit: string, params: Exp1Params, checksum: string): string {
+  const text =
+    'Exp1\nexposure\n["Exp1",' +
+    JSON.stringify(checksum) +
+    ',{"userid":' +
+    JSON.stringify(unit) +
+    '},{"group_size":' +
+    params.group_size +
+    ',"ratings_goal":' +
+    params.ratings_goal +
+    ',"specific_goal":' +
+    params.specific_goal +
+    '}]';
+  return uuidV5(text);
 }
 
 const FLUSH_CHARS = 64 * 1024;
@@ -86,9 +110,27 @@ class FloorLog {
   }
 }
 
-export function floorApp(logFile: string, checksum: string): DynamicModule {
+export function floorApp(logFile: string, checksum: string, ids = false): DynamicModule {
   const log = new FloorLog(logFile);
   const exposed = new Set<string>();
+  // Records are serialized off the request path, in batches every 5 ms, as the library does:
+  // on two vCPUs shared with the load generator, per-request work makes every response dearer.
+  let units: string[] = [];
+  let drawn: Exp1Params[] = [];
+  let times: number[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const drain = (): void => {
+    timer = undefined;
+    for (let i = 0; i < units.length; i++) {
+      const userid = units[i]!;
+      const params = drawn[i]!;
+      const record = { name: 'Exp1', salt: 'Exp1', inputs: { userid }, params, event: 'exposure', time: times[i]!, checksum };
+      log.append(JSON.stringify(ids ? { ...record, id: floorExposureId(userid, params, checksum) } : record));
+    }
+    units = [];
+    drawn = [];
+    times = [];
+  };
 
   @Injectable()
   class FloorInterceptor implements NestInterceptor, OnApplicationShutdown {
@@ -101,13 +143,17 @@ export function floorApp(logFile: string, checksum: string): DynamicModule {
         // Bounded like the default exposure cache (100 000 entries), the cheapest way.
         if (exposed.size >= 100_000) exposed.clear();
         exposed.add(userid);
-        const time = Math.floor(Date.now() / 1000);
-        log.append(JSON.stringify({ name: 'Exp1', salt: 'Exp1', inputs: { userid }, params, event: 'exposure', time, checksum }));
+        units.push(userid);
+        drawn.push(params);
+        times.push(Math.floor(Date.now() / 1000));
+        timer ??= setTimeout(drain, 5);
       }
       return next.handle();
     }
 
     onApplicationShutdown(): void {
+      clearTimeout(timer);
+      drain();
       log.close();
     }
   }

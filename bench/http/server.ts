@@ -22,7 +22,7 @@ import {
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
-  variant: 'bare' | 'noop' | 'floor' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
+  variant: 'bare' | 'noop' | 'floor' | 'floor_ids' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
   /** Registered experiments (Exp1 plus fillers); planout variant only. */
   experiments: number;
   /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
@@ -136,8 +136,10 @@ async function appModule(): Promise<DynamicModule> {
         // planout_noread (diagnostic): the module and its interceptor, a route that reads nothing.
         controllers: [config.variant === 'planout' || config.variant === 'planout_async' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
-    case 'floor': {
-      const { floorApp, floorExp1 } = await import('./floor-app.js');
+    case 'floor':
+    case 'floor_ids': {
+      const { floorApp, floorExp1, floorExposureId } = await import('./floor-app.js');
+      const { exposureRecordId } = await import('../../src/nest/record-id.js');
       const { Exp1: CoreExp1 } = await import('../lib/experiments.js');
       // The floor's draws must be Exp1's, or its speed means nothing.
       for (let u = 0; u < 2_000; u++) {
@@ -148,7 +150,14 @@ async function appModule(): Promise<DynamicModule> {
         if ((Object.keys(ours) as Array<keyof Exp1Params>).some((k) => floor[k] !== ours[k])) throw new Error(`floor Exp1 differs from ours for unit ${u}`);
       }
       const checksum = (new CoreExp1({ userid: 0 }) as unknown as { computeChecksum(): string }).computeChecksum();
-      return floorApp(config.logFile, checksum);
+      // And its ids the library's, for the records the PlanOut route writes (string units from the query).
+      for (let u = 0; u < 2_000; u++) {
+        const userid = String(u);
+        const params = floorExp1(userid);
+        const record = { name: 'Exp1', salt: 'Exp1', inputs: { userid }, params, event: 'exposure', time: 0, checksum };
+        if (floorExposureId(userid, params, checksum) !== exposureRecordId(record)) throw new Error(`floor record id differs from ours for unit ${u}`);
+      }
+      return floorApp(config.logFile, checksum, config.variant === 'floor_ids');
     }
     case 'openfeature':
       // Imported only here: @openfeature/server-sdk needs its peer @openfeature/core.

@@ -90,7 +90,7 @@ async function runOnce(config: ServerConfig, warmupS: number, measureS: number, 
     const r = await cannon(port, measureS, connections);
     const rssKb = await stopServer(child);
     let exposures: number | undefined;
-    if ((config.variant.startsWith('planout') || config.variant === 'floor') && existsSync(config.logFile)) {
+    if ((config.variant.startsWith('planout') || config.variant.startsWith('floor')) && existsSync(config.logFile)) {
       const text = readFileSync(config.logFile, 'utf8');
       exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
       rmSync(config.logFile);
@@ -137,6 +137,8 @@ runSuite('http', async ({ quick }) => {
     configs.push({ key: `${adapter}.noop`, config: { adapter, variant: 'noop', experiments: 1, logFile } });
     // The same route doing only the floor's work, by hand (bench/http/floor-app.ts).
     configs.push({ key: `${adapter}.floor`, config: { adapter, variant: 'floor', experiments: 1, logFile } });
+    // The floor plus the record id every record carries (issue 14).
+    configs.push({ key: `${adapter}.floor_ids`, config: { adapter, variant: 'floor_ids', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.planout`, config: { adapter, variant: 'planout', experiments: 1, logFile } });
     if (!skipOpenFeature) configs.push({ key: `${adapter}.openfeature`, config: { adapter, variant: 'openfeature', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.planout_10`, config: { adapter, variant: 'planout', experiments: 10, logFile } });
