@@ -30,10 +30,15 @@ for (const [i, spec] of variantsArg.split(',').entries()) {
   const [variantAndBuild, ...envPairs] = spec.split(':');
   const [variant, build] = variantAndBuild.split('@');
   const script = build === undefined ? server : join(build, 'bench', 'http', 'server.js');
-  const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => p.split('='))) };
+  // NAME=value, split at the first `=` only (NODE_OPTIONS=--max-semi-space-size=64).
+  const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])) };
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
   const child = fork(script, [JSON.stringify(config)], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const port = await new Promise((resolve) => child.on('message', (m) => m.port && resolve(m.port)));
+  const port = await new Promise((resolve, reject) => {
+    child.on('message', (m) => m.port && resolve(m.port));
+    // A server that dies before it listens (a bad flag, a failed check) ends the A/B instead of hanging it.
+    child.once('exit', (code) => reject(new Error(`${spec}: the server exited (${code}) before listening`)));
+  });
   servers.push({ spec, child, port, rps: [], cpu: [] });
 }
 const load = (port, duration) =>
