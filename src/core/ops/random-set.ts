@@ -21,18 +21,18 @@ export function isFlat(list: readonly unknown[]): boolean {
 type ArgumentKind =
   | { readonly kind: 'static'; readonly value: PlanoutValue }
   /** A list of literals (a plain list, or an `array` operator): one operation and its elements, copied. */
-  | { readonly kind: 'list'; readonly list: readonly PlanoutValue[]; readonly length: number }
+  | { readonly kind: 'list'; readonly list: readonly PlanoutValue[] }
   /** A `get`: one operation. */
   | { readonly kind: 'get'; readonly name: string };
 
 function argumentKind(value: PlanoutValue | undefined): ArgumentKind | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) return { kind: 'static', value };
-  if (Array.isArray(value)) return isFlat(value) ? { kind: 'list', list: value, length: value.length } : undefined;
+  if (Array.isArray(value)) return isFlat(value) ? { kind: 'list', list: value } : undefined;
   if (!isPlainObject(value) || !hasOwn(value, 'op')) return undefined;
   if (value.op === 'get' && hasOwn(value, 'var') && typeof value.var === 'string') return { kind: 'get', name: value.var };
   if (value.op === 'array' && hasOwn(value, 'values') && Array.isArray(value.values) && isFlat(value.values)) {
-    return { kind: 'list', list: value.values, length: value.values.length };
+    return { kind: 'list', list: value.values };
   }
   return undefined;
 }
@@ -105,7 +105,7 @@ export function compileRandomSet(node: PlanoutObject, general: CompiledNode): Co
 }
 
 function factoryFor(op: string, keys: readonly string[], kinds: readonly ArgumentKind[], salted: boolean): RandomSetFactory | undefined {
-  const shape = kinds.map((kind) => (kind.kind === 'list' ? `list${kind.length}` : kind.kind));
+  const shape = kinds.map((kind) => (kind.kind === 'list' ? `list${kind.list.length}` : kind.kind));
   const id = JSON.stringify([op, keys, shape, salted]);
   const known = factories.get(id);
   if (known !== undefined) return known ?? undefined;
@@ -144,9 +144,9 @@ function randomSetSource(keys: readonly string[], kinds: readonly ArgumentKind[]
       fields.push(`${key}: statics[${i}]`);
     } else if (kind.kind === 'list') {
       operations++;
-      elements += kind.length;
+      elements += kind.list.length;
       // A run that appended to the list (quirk Q3) charges and copies it as it is now: general path.
-      lengthChecks.push(`lists[${i}].length !== ${kind.length}`);
+      lengthChecks.push(`lists[${i}].length !== ${kind.list.length}`);
       fields.push(`${key}: lists[${i}].slice()`);
     } else {
       operations++;
