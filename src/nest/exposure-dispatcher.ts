@@ -12,7 +12,7 @@ import type { PlanoutModuleOptions } from './planout-options.interface.js';
 import { PlanoutMetrics } from './planout-metrics.js';
 import { MODULE_OPTIONS_TOKEN } from './planout.module-definition.js';
 import { PLANOUT_LOG_CONTEXT } from './planout.constants.js';
-import { dedupeKeyOf, withExposureId, withRecordId } from './record-id.js';
+import { dedupeKeyOf, ownExposureId, withRecordId } from './record-id.js';
 
 /** Same warning at most this often, so a dead backend does not flood the logs. */
 const WARN_INTERVAL_MS = 10_000;
@@ -60,7 +60,10 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
     this.ttlMs = options.exposureTtlMs;
   }
 
-  /** Queues a record; returns at once. */
+  /**
+   * Queues a record; returns at once. The record becomes the dispatcher's (records are built
+   * for one log call): it sets the record's `id` on it rather than on a copy.
+   */
   enqueue(record: PlanoutLogRecord): void {
     // Still in the request's async context: observers (OpenTelemetry) see its active span.
     this.metrics.recordOutcome('enqueued', record);
@@ -124,10 +127,10 @@ export class ExposureDispatcher implements BeforeApplicationShutdown, OnApplicat
    * synchronously (the defaults); continues with promises from the first one that does not.
    */
   private expose(exposure: PlanoutLogRecord): void {
-    // The record with its id, which the dedupe key is made of.
+    // The record with its id, which the dedupe key is made of (queued records are the dispatcher's own).
     let record: PlanoutLogRecord & { id: string };
     try {
-      record = withExposureId(exposure);
+      record = ownExposureId(exposure);
     } catch (error) {
       // Unserializable inputs: log without deduplication (with a random id) rather than lose the exposure.
       this.warn('key', `cannot build the dedupe key of an exposure of "${exposure.name}": ${message(error)}`);

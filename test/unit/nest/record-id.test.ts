@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
+import { assignmentText } from '../../../src/nest/dedupe-key.js';
 import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
 import { EXPOSURE_DRAIN_DELAY_MS, ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
 import {
   eventRecordId,
   exposureRecordId,
+  ownExposureId,
   PLANOUT_RECORD_ID_NAMESPACE,
   uuidV5,
   withRecordId,
@@ -60,6 +62,67 @@ describe('exposure record id', () => {
     const ids = changes.map((change) => exposureRecordId(record(change)));
     expect(ids).not.toContain(id);
     expect(new Set(ids).size).toBe(changes.length);
+  });
+});
+
+describe('exposure record id text', () => {
+  it('is the name, the event and the assignment text, whatever record came before (the remembered head)', () => {
+    // Sequences that reuse, change and then restore each head field, non-string ones and empty ones included.
+    const heads: Partial<PlanoutLogRecord>[] = [
+      {},
+      {},
+      { name: 'Exp2' },
+      { salt: 'other' },
+      { salt: 'Exp1' },
+      { checksum: undefined },
+      { checksum: undefined, salt: 'other' },
+      { checksum: 'abcd1234' },
+      { event: 'conversion' },
+      { name: '', event: '', salt: '', checksum: '' },
+      { name: '', event: '', salt: '', checksum: undefined },
+      { salt: 7 as unknown as string },
+      { salt: '7' },
+      { checksum: 7 as unknown as string },
+      { checksum: '7' },
+      { name: 'Exp1', salt: 'a"b\\c\n' },
+      {},
+    ];
+    for (const head of [...heads, ...heads.slice().reverse()]) {
+      for (const userid of ['u', 'v']) {
+        const r = record({ ...head, inputs: { userid } });
+        expect(exposureRecordId(r)).toBe(uuidV5(r.name + '\n' + r.event + '\n' + assignmentText(r)));
+      }
+    }
+  });
+});
+
+describe('ownExposureId (records the dispatcher owns)', () => {
+  it('sets the id on a plain record itself, last, as the copy would', () => {
+    const original = record();
+    const owned = ownExposureId(original);
+    expect(owned).toBe(original);
+    expect(Object.keys(owned).at(-1)).toBe('id');
+    expect(owned).toEqual(withRecordId(record()));
+  });
+
+  it('copies records it must not or cannot change, and keeps an id already set', () => {
+    const frozen = Object.freeze(record());
+    const sealed = Object.seal(record());
+    class RecordClass {
+      constructor(readonly fields: PlanoutLogRecord) {
+        Object.assign(this, fields);
+      }
+    }
+    const instance = new RecordClass(record()) as unknown as PlanoutLogRecord;
+    const withOddId = { ...record(), id: 5 } as unknown as PlanoutLogRecord;
+    for (const given of [frozen, sealed, instance, withOddId]) {
+      const owned = ownExposureId(given);
+      expect(owned).not.toBe(given);
+      expect(owned.id).toBe(exposureRecordId(given));
+    }
+    expect(withOddId.id as unknown).toBe(5);
+    const already = { ...record(), id: 'given' };
+    expect(ownExposureId(already)).toBe(already);
   });
 });
 
