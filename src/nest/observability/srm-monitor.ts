@@ -52,6 +52,11 @@ interface WaitingCounts {
 interface ParamCounter {
   readonly expectation: ParamExpectation;
   readonly index: ReadonlyMap<string, number>;
+  /**
+   * Slots of primitive values seen, by value: the same slot as `index` gives their canonical
+   * text, without building the text per exposure. Bounded by {@link MAX_SLOT_MEMO}.
+   */
+  readonly slotOf: Map<string | number | boolean | bigint, number>;
   /** One slot per expected value, then one for any other value. */
   readonly counts: number[];
   exposures: number;
@@ -220,6 +225,7 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
       const counter: ParamCounter = {
         expectation,
         index: new Map(expectation.labels.map((label, i) => [label, i])),
+        slotOf: new Map(),
         counts: new Array<number>(expectation.labels.length + 1).fill(0),
         exposures: 0,
       };
@@ -286,8 +292,7 @@ export class PlanoutSrmMonitor implements OnApplicationBootstrap, OnModuleDestro
     }
     for (const counter of counters) {
       if (!Object.prototype.hasOwnProperty.call(record.params, counter.expectation.param)) continue;
-      const slot = counter.index.get(stableStringify(record.params[counter.expectation.param])) ?? counter.counts.length - 1;
-      counter.counts[slot]++;
+      counter.counts[slotOf(counter, record.params[counter.expectation.param])]++;
       counter.exposures++;
     }
     this.dirty = true;
@@ -359,4 +364,21 @@ function testCounts(counter: ParamCounter): ChiSquareResult | undefined {
   // The last slot counts values the expectation does not know (share 0 / never seen).
   if (shares !== undefined) return chiSquareTest(counter.counts, [...shares, 0]);
   return chiSquareHomogeneity(counter.counts, [...syntheticCounts!, 0]);
+}
+
+/** Primitive values remembered per counter; past it the others are looked up by text each time. */
+const MAX_SLOT_MEMO = 256;
+
+/** The slot of `value` in `counter`: its expected value's, or the last one for any other value. */
+function slotOf(counter: ParamCounter, value: unknown): number {
+  const type = typeof value;
+  const primitive = type === 'string' || type === 'number' || type === 'boolean' || type === 'bigint';
+  if (primitive) {
+    // Values equal as Map keys (SameValueZero) have the same canonical text: 0 and -0 both give "0".
+    const known = counter.slotOf.get(value as string | number | boolean | bigint);
+    if (known !== undefined) return known;
+  }
+  const slot = counter.index.get(stableStringify(value)) ?? counter.counts.length - 1;
+  if (primitive && counter.slotOf.size < MAX_SLOT_MEMO) counter.slotOf.set(value as string | number | boolean | bigint, slot);
+  return slot;
 }

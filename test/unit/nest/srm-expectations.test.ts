@@ -61,6 +61,31 @@ describe('SRM expectations of the sample experiments', () => {
   });
 });
 
+describe('SRM counting by value', () => {
+  const exposure = (params: Record<string, unknown>) =>
+    ({ name: 'Exp1', salt: 'Exp1', inputs: { userid: 'u' }, params, event: 'exposure', time: 1, checksum: 'abcd1234' }) as const;
+  const pValueOf = (monitor: PlanoutSrmMonitor, param: string) => monitor.results().find((r) => r.experiment === 'Exp1' && r.param === param);
+
+  it('counts a value by its canonical text: 0 and -0 alike, 10 and "10" apart, past the remembered values too', async () => {
+    const moduleRef = await moduleWith(new JsonLinesFileSink({ path: join(dir, 'c.jsonl') }));
+    const metrics = moduleRef.get(PlanoutMetrics);
+    const monitor = moduleRef.get(PlanoutSrmMonitor);
+    // specific_goal: 1 on 80 %, 0 (half of them -0) on 20 %: what is expected.
+    for (let i = 0; i < 1_000; i++) metrics.recordOutcome('accepted', exposure({ specific_goal: i % 5 !== 0 ? 1 : i % 10 === 0 ? -0 : 0 }));
+    expect(pValueOf(monitor, 'specific_goal')).toMatchObject({ exposures: 1_000, pValue: expect.closeTo(1, 6) });
+    // group_size: 1 and 10 evenly, but half of the tens are strings, which are not an expected value.
+    for (let i = 0; i < 1_000; i++) metrics.recordOutcome('accepted', exposure({ group_size: i % 2 === 0 ? 1 : i % 4 === 1 ? 10 : '10' }));
+    expect(pValueOf(monitor, 'group_size')!.pValue).toBeLessThan(1e-6);
+    // ratings_per_user_goal: more unexpected values than are remembered, then even expected ones.
+    for (let i = 0; i < 600; i++) metrics.recordOutcome('accepted', exposure({ ratings_per_user_goal: 1_000 + i }));
+    const afterOthers = pValueOf(monitor, 'ratings_per_user_goal')!;
+    expect(afterOthers.exposures).toBe(600);
+    for (let i = 0; i < 400; i++) metrics.recordOutcome('accepted', exposure({ ratings_per_user_goal: [8, 16, 32, 64][i % 4] }));
+    expect(pValueOf(monitor, 'ratings_per_user_goal')!.exposures).toBe(1_000);
+    await moduleRef.close();
+  });
+});
+
 describe('SRM expectations of an interpreted experiment', () => {
   it('reads the weights from the script’s operators; computed params are estimated', async () => {
     const { compilePlanout } = await import('../../../src/core/compiler/index.js');
