@@ -1,0 +1,158 @@
+// Diagnostic: this library's CPU per request of the bench's Fastify @Param route, without HTTP.
+// Runs what Nest runs for one request of bench/http/server.ts's PlanoutController (the global
+// interceptor, then the three @Param factories, each with its own ExecutionContextHost) in a
+// loop, and drains the exposures every 64 requests (JSON-lines sink, default cache, SRM on);
+// a "baseline" loop allocates the same request objects and contexts and runs nothing of ours.
+// Fast and far less noisy than an HTTP A/B (bench/http-ab.mjs), which decides in the end.
+// Usage (after `npx tsc -p tsconfig.bench.json`): node dist-bench/bench/request-path.js [requests=200000] [rounds=7]
+import 'reflect-metadata';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Controller, Get, Module, Query, type ClassProvider, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { NestFactory } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { of } from 'rxjs';
+import { Assignment, BernoulliTrial, Experiment, Param, PlanoutInterceptor, PlanoutModule, UniformChoice, WeightedChoice } from '../src/index.js';
+import { ExposureDispatcher } from '../src/nest/exposure-dispatcher.js';
+import { floorApp } from './http/floor-app.js';
+import { Exp1 as CoreExp1 } from './lib/experiments.js';
+
+type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
+
+@Experiment({ name: 'Exp1' })
+class Exp1 {
+  assign(params: Assignment<Exp1Params>, inputs: { userid: string }): void {
+    params.set('group_size', new UniformChoice({ choices: [1, 10], unit: inputs.userid }));
+    params.set('specific_goal', new BernoulliTrial({ p: 0.8, unit: inputs.userid }));
+    params.set('ratings_goal', new WeightedChoice({ choices: [8, 16, 32, 64], weights: [0.4, 0.3, 0.2, 0.1], unit: inputs.userid }));
+  }
+}
+
+@Controller()
+class PlanoutController {
+  @Get('r')
+  r(
+    @Query('u') u: string,
+    @Param(Exp1, 'group_size') group_size: number,
+    @Param(Exp1, 'specific_goal') specific_goal: number,
+    @Param(Exp1, 'ratings_goal') ratings_goal: number,
+  ): Exp1Params & { u: string } {
+    return { u, group_size, specific_goal, ratings_goal };
+  }
+}
+
+interface CustomParam {
+  index: number;
+  data: unknown;
+  factory: (data: unknown, ctx: ExecutionContext) => unknown;
+}
+
+const requests = Number(process.argv[2] ?? 200_000);
+const rounds = Number(process.argv[3] ?? 7);
+const dir = mkdtempSync(join(tmpdir(), 'planout-request-path-'));
+
+async function main(): Promise<void> {
+  @Module({
+    imports: [
+      PlanoutModule.forRoot({
+        experiments: [Exp1],
+        inputs: (req) => ({ userid: String((req.query as Record<string, unknown>).u) }),
+        logFile: join(dir, 'exposures.jsonl'),
+      }),
+    ],
+    controllers: [PlanoutController],
+  })
+  class App {}
+  const app = await NestFactory.createApplicationContext(App, { logger: ['error', 'warn'] });
+  // The HTTP bench's floor with ids (bench/http/floor-app.ts): its interceptor and its batched drain.
+  const checksum = (new CoreExp1({ userid: 0 }) as unknown as { computeChecksum(): string }).computeChecksum();
+  const floorModule = floorApp(join(dir, 'floor.jsonl'), checksum, true);
+  const FloorInterceptor = (floorModule.providers![0] as ClassProvider<NestInterceptor & OnApplicationShutdown>).useClass;
+  const floorInterceptor = new FloorInterceptor();
+  const interceptor = app.get(PlanoutInterceptor);
+  const dispatcher = app.get(ExposureDispatcher);
+  const handler = PlanoutController.prototype.r;
+  const metadata = Reflect.getMetadata(ROUTE_ARGS_METADATA, PlanoutController, 'r') as Record<string, CustomParam>;
+  const params = Object.values(metadata).filter((p) => typeof p.factory === 'function');
+  if (params.length !== 3) throw new Error(`expected the three @Param factories, found ${params.length}`);
+  const next = { handle: () => of(null) };
+  const socket = new Socket();
+  let unit = 0;
+
+  /** One request's objects as Fastify and Nest make them (a raw Node request, a Fastify-like request, a context per call). */
+  const request = () => {
+    const raw = new IncomingMessage(socket);
+    return { raw, query: { u: String(Math.floor(unit++ * 7919) % 1_000_000) } };
+  };
+  const host = (req: object) => {
+    const ctx = new ExecutionContextHost([req, undefined, undefined], PlanoutController, handler);
+    ctx.setType('http');
+    return ctx;
+  };
+
+  const loops = {
+    baseline: async (): Promise<number> => {
+      let sink = 0;
+      for (let i = 0; i < requests; i++) {
+        const req = request();
+        host(req);
+        for (let p = 0; p < params.length; p++) sink += host(req) === undefined ? 1 : 0;
+        if ((i & 4095) === 4095) await new Promise(setImmediate);
+      }
+      return sink;
+    },
+    floor_ids: async (): Promise<number> => {
+      let sink = 0;
+      for (let i = 0; i < requests; i++) {
+        const req = request();
+        floorInterceptor.intercept(host(req), next as never);
+        sink += Object.getOwnPropertySymbols(req).length;
+        if ((i & 4095) === 4095) await new Promise(setImmediate);
+      }
+      return sink;
+    },
+    ours: async (): Promise<number> => {
+      let sink = 0;
+      for (let i = 0; i < requests; i++) {
+        const req = request();
+        interceptor.intercept(host(req), next as never);
+        for (let p = 0; p < params.length; p++) sink += params[p]!.factory(params[p]!.data, host(req)) as number;
+        if ((i & 63) === 63) dispatcher.drainNow();
+        // The sink writes its file in the background: let it, as a server's event loop would.
+        if ((i & 4095) === 4095) await new Promise(setImmediate);
+      }
+      dispatcher.drainNow();
+      return sink;
+    },
+  };
+  const times: Record<keyof typeof loops, number[]> = { baseline: [], floor_ids: [], ours: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const name of Object.keys(loops) as Array<keyof typeof loops>) {
+      const start = process.hrtime.bigint();
+      await loops[name]();
+      times[name].push(Number(process.hrtime.bigint() - start) / requests);
+      await dispatcher.whenIdle();
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const base = median(times.baseline);
+  const ours = median(times.ours);
+  const floorIds = median(times.floor_ids);
+  console.log(
+    `baseline ${base.toFixed(0)} ns/request; over it, the floor with ids ${(floorIds - base).toFixed(0)} ns, ours ${(ours - base).toFixed(0)} ns`,
+  );
+  console.log(`  rounds (ours): ${times.ours.map((t) => t.toFixed(0)).join(' ')}`);
+  await app.close();
+  floorInterceptor.onApplicationShutdown();
+}
+
+void main()
+  .catch((error: unknown) => {
+    process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(dir, { recursive: true, force: true }));
