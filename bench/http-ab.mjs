@@ -1,6 +1,6 @@
 // A/B of bench HTTP routes: keeps one server per variant running, loads them in turn
 // (interleaved rounds, the same autocannon load as the bench), and reports per variant the
-// median req/s and the server's CPU time per request (all its threads, from /proc).
+// median req/s and the server's CPU time per request (all its threads, and its main thread alone, from /proc).
 // Usage (after `npm run bench` built dist-bench/):
 //   node bench/http-ab.mjs fastify noop,planout [rounds=5] [seconds=3]
 // A variant may carry environment for the server after a colon (planout:BENCH_X=1), and another
@@ -25,6 +25,12 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime, all threads
 }
 
+/** utime + stime of the main thread alone (its task id is the pid); the rest is libuv's pool, V8's GC helpers. */
+function mainThreadCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+}
+
 const servers = [];
 for (const [i, spec] of variantsArg.split(',').entries()) {
   const [variantAndBuild, ...envPairs] = spec.split(':');
@@ -39,7 +45,7 @@ for (const [i, spec] of variantsArg.split(',').entries()) {
     // A server that dies before it listens (a bad flag, a failed check) ends the A/B instead of hanging it.
     child.once('exit', (code) => reject(new Error(`${spec}: the server exited (${code}) before listening`)));
   });
-  servers.push({ spec, child, port, rps: [], cpu: [] });
+  servers.push({ spec, child, port, rps: [], cpu: [], main: [] });
 }
 const load = (port, duration) =>
   autocannon({
@@ -53,10 +59,13 @@ for (let round = 0; round < rounds; round++) {
   const order = round % 2 ? [...servers].reverse() : servers;
   for (const s of order) {
     const before = cpuSeconds(s.child.pid);
+    const mainBefore = mainThreadCpuSeconds(s.child.pid);
     const r = await load(s.port, seconds);
     const cpu = cpuSeconds(s.child.pid) - before;
+    const main = mainThreadCpuSeconds(s.child.pid) - mainBefore;
     s.rps.push(r.requests.average);
     s.cpu.push((cpu * 1e6) / r.requests.total);
+    s.main.push((main * 1e6) / r.requests.total);
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -66,7 +75,8 @@ for (const s of servers) {
   const cpu = median(s.cpu);
   console.log(
     `${adapter}.${s.spec.padEnd(40)} ${String(Math.round(rps)).padStart(7)} req/s (${(rps / median(base.rps)).toFixed(3)})  ` +
-      `${cpu.toFixed(1).padStart(6)} µs CPU/req (${(median(base.cpu) / cpu).toFixed(3)})  runs ${s.rps.map(Math.round).join(' ')}`,
+      `${cpu.toFixed(1).padStart(6)} µs CPU/req (${(median(base.cpu) / cpu).toFixed(3)}), main thread ${median(s.main).toFixed(1)}  ` +
+      `runs ${s.rps.map(Math.round).join(' ')}`,
   );
   s.child.send({ stop: true });
 }

@@ -16,7 +16,18 @@ import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { NestFactory } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { of } from 'rxjs';
-import { Assignment, BernoulliTrial, Experiment, Param, PlanoutInterceptor, PlanoutModule, UniformChoice, WeightedChoice } from '../src/index.js';
+import {
+  Assignment,
+  BernoulliTrial,
+  Experiment,
+  ExposureCache,
+  LogSink,
+  Param,
+  PlanoutInterceptor,
+  PlanoutModule,
+  UniformChoice,
+  WeightedChoice,
+} from '../src/index.js';
 import { ExposureDispatcher } from '../src/nest/exposure-dispatcher.js';
 import { floorApp } from './http/floor-app.js';
 import { Exp1 as CoreExp1 } from './lib/experiments.js';
@@ -62,6 +73,19 @@ async function main(): Promise<void> {
         experiments: [Exp1],
         inputs: (req) => ({ userid: String((req.query as Record<string, unknown>).u) }),
         logFile: join(dir, 'exposures.jsonl'),
+        // The HTTP server's diagnostics (BENCH_SINK=noop, BENCH_CACHE=noop, BENCH_SRM=off), to split the route's work.
+        ...(process.env.BENCH_SINK === 'noop' ? { logSink: new (class extends LogSink { write(): void {} })() } : {}),
+        ...(process.env.BENCH_CACHE === 'noop'
+          ? {
+              exposureCache: new (class extends ExposureCache {
+                has(): boolean {
+                  return false;
+                }
+                mark(): void {}
+              })(),
+            }
+          : {}),
+        ...(process.env.BENCH_SRM === 'off' ? { srm: false as const } : {}),
       }),
     ],
     controllers: [PlanoutController],

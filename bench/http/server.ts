@@ -11,6 +11,7 @@ import {
   Assignment,
   BernoulliTrial,
   Experiment,
+  ExposureCache,
   ManualExposure,
   LogSink,
   Param,
@@ -92,6 +93,14 @@ class ManualExposureController {
   }
 }
 
+/** Remembers nothing: every exposure is written (diagnostic). */
+class NoopCache extends ExposureCache {
+  has(): boolean {
+    return false;
+  }
+  mark(): void {}
+}
+
 /** Accepts every record and keeps none (diagnostic). */
 class NoopSink extends LogSink {
   write(): void {}
@@ -125,8 +134,9 @@ async function appModule(): Promise<DynamicModule> {
             experiments: [Exp1, ...Array.from({ length: config.experiments - 1 }, (_, i) => filler(i) as typeof Exp1)],
             inputs: userInputs,
             logFile: config.logFile,
-            // Diagnostics for bench/http-ab.mjs (route:BENCH_SINK=noop): what the sink and the SRM alarm cost.
+            // Diagnostics for bench/http-ab.mjs (route:BENCH_SINK=noop): what the sink, the cache and the SRM alarm cost.
             ...(process.env.BENCH_SINK === 'noop' ? { logSink: new NoopSink() } : {}),
+            ...(process.env.BENCH_CACHE === 'noop' ? { exposureCache: new NoopCache() } : {}),
             ...(process.env.BENCH_SRM === 'off' ? { srm: false as const } : {}),
             // Nothing here injects PlanoutService, so 'auto' leaves AsyncLocalStorage off;
             // planout_async (diagnostic) forces it on, as an app with services using it gets.
