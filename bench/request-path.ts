@@ -1,5 +1,5 @@
 // Diagnostic: this library's CPU per request of the bench's Fastify @Param route, without HTTP.
-// Runs what Nest runs for one request of bench/http/server.ts's PlanoutController (the global
+// Runs what Nest runs for one request of the bench's PlanoutController (bench/http/planout-route.ts: the global
 // interceptor, then the three @Param factories, each with its own ExecutionContextHost) in a
 // loop, and drains the exposures every 64 requests (JSON-lines sink, default cache, SRM on);
 // a "baseline" loop allocates the same request objects and contexts and runs nothing of ours.
@@ -11,50 +11,16 @@ import { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller, Get, Module, Query, type ClassProvider, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
+import { Module, type ClassProvider, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { NestFactory } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { of } from 'rxjs';
-import {
-  Assignment,
-  BernoulliTrial,
-  Experiment,
-  ExposureCache,
-  LogSink,
-  Param,
-  PlanoutInterceptor,
-  PlanoutModule,
-  UniformChoice,
-  WeightedChoice,
-} from '../src/index.js';
+import { ExposureCache, LogSink, PlanoutInterceptor, PlanoutModule } from '../src/index.js';
 import { ExposureDispatcher } from '../src/nest/exposure-dispatcher.js';
 import { floorApp } from './http/floor-app.js';
+import { Exp1, PlanoutController, userInputs } from './http/planout-route.js';
 import { Exp1 as CoreExp1 } from './lib/experiments.js';
-
-type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
-
-@Experiment({ name: 'Exp1' })
-class Exp1 {
-  assign(params: Assignment<Exp1Params>, inputs: { userid: string }): void {
-    params.set('group_size', new UniformChoice({ choices: [1, 10], unit: inputs.userid }));
-    params.set('specific_goal', new BernoulliTrial({ p: 0.8, unit: inputs.userid }));
-    params.set('ratings_goal', new WeightedChoice({ choices: [8, 16, 32, 64], weights: [0.4, 0.3, 0.2, 0.1], unit: inputs.userid }));
-  }
-}
-
-@Controller()
-class PlanoutController {
-  @Get('r')
-  r(
-    @Query('u') u: string,
-    @Param(Exp1, 'group_size') group_size: number,
-    @Param(Exp1, 'specific_goal') specific_goal: number,
-    @Param(Exp1, 'ratings_goal') ratings_goal: number,
-  ): Exp1Params & { u: string } {
-    return { u, group_size, specific_goal, ratings_goal };
-  }
-}
 
 interface CustomParam {
   index: number;
@@ -71,7 +37,7 @@ async function main(): Promise<void> {
     imports: [
       PlanoutModule.forRoot({
         experiments: [Exp1],
-        inputs: (req) => ({ userid: String((req.query as Record<string, unknown>).u) }),
+        inputs: userInputs,
         logFile: join(dir, 'exposures.jsonl'),
         // The HTTP server's diagnostics (BENCH_SINK=noop, BENCH_CACHE=noop, BENCH_SRM=off), to split the route's work.
         ...(process.env.BENCH_SINK === 'noop' ? { logSink: new (class extends LogSink { write(): void {} })() } : {}),

@@ -5,7 +5,7 @@ import { BooleanFeatureFlag, NumberFeatureFlag, OpenFeatureModule } from '@openf
 import { InMemoryProvider } from '@openfeature/server-sdk';
 import { combineLatest, map, type Observable } from 'rxjs';
 import type { PlanoutRequest } from '../../src/index.js';
-import type { Exp1Params } from './server.js';
+import type { Exp1Params } from './planout-route.js';
 
 /** The part of OpenFeature's EvaluationDetails the route reads (its type lives in @openfeature/core). */
 type EvaluationDetails<T> = { value: T };

@@ -7,19 +7,8 @@ import { Controller, Get, Injectable, Module, Query, type CallHandler, type Dyna
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { Observable } from 'rxjs';
-import {
-  Assignment,
-  BernoulliTrial,
-  Experiment,
-  ExposureCache,
-  ManualExposure,
-  LogSink,
-  Param,
-  PlanoutModule,
-  UniformChoice,
-  WeightedChoice,
-  type PlanoutRequest,
-} from '../../src/index.js';
+import { Assignment, Experiment, ExposureCache, ManualExposure, LogSink, Param, PlanoutModule, UniformChoice } from '../../src/index.js';
+import { Exp1, PlanoutController, userInputs, type Exp1Params, type UserInputs } from './planout-route.js';
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
@@ -32,17 +21,6 @@ export interface ServerConfig {
 
 const config = JSON.parse(process.argv[2]!) as ServerConfig;
 
-export type Exp1Params = { group_size: number; specific_goal: number; ratings_goal: number };
-type UserInputs = { userid: string };
-
-@Experiment({ name: 'Exp1' })
-class Exp1 {
-  assign(params: Assignment<Exp1Params>, inputs: UserInputs): void {
-    params.set('group_size', new UniformChoice({ choices: [1, 10], unit: inputs.userid }));
-    params.set('specific_goal', new BernoulliTrial({ p: 0.8, unit: inputs.userid }));
-    params.set('ratings_goal', new WeightedChoice({ choices: [8, 16, 32, 64], weights: [0.4, 0.3, 0.2, 0.1], unit: inputs.userid }));
-  }
-}
 
 /** Registered but never read by the route: what registration alone costs. */
 function filler(i: number): Function {
@@ -55,26 +33,11 @@ function filler(i: number): Function {
   return Filler;
 }
 
-export const userInputs = (req: PlanoutRequest): UserInputs => ({ userid: String((req.query as Record<string, unknown>).u) });
-
 @Controller()
 class BareController {
   @Get('r')
   r(@Query('u') u: string): Exp1Params & { u: string } {
     return { u, group_size: 1, specific_goal: 1, ratings_goal: 8 };
-  }
-}
-
-@Controller()
-class PlanoutController {
-  @Get('r')
-  r(
-    @Query('u') u: string,
-    @Param(Exp1, 'group_size') group_size: number,
-    @Param(Exp1, 'specific_goal') specific_goal: number,
-    @Param(Exp1, 'ratings_goal') ratings_goal: number,
-  ): Exp1Params & { u: string } {
-    return { u, group_size, specific_goal, ratings_goal };
   }
 }
 
