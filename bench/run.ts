@@ -199,7 +199,7 @@ function printTables(report: any): void {
     table(`Reload of ${r.definitions.definitions} data definitions (compile, checks, dry run, swap; median of ${r.definitions.rounds})`, [...Object.entries(r.definitions.reload_ms).map(([k, v]) => [k, v as number]), ['max event-loop stall during reloads', r.definitions.event_loop_max_stall_ms]], ['reload', 'ms']);
   }
   if (r.http) {
-    table(`HTTP (autocannon, ${r.http.connections} connections, ${r.http.measure_s} s × ${r.http.repetitions}, median)`, Object.entries(r.http.routes).map(([k, v]: [string, any]) => [k, v.rps, v.p99_ms, v.exposure_share ?? null, v.errors + v.non2xx]), ['route', 'req/s', 'p99 ms', 'exposure share', 'errors']);
+    table(`HTTP (autocannon, ${r.http.connections} connections, ${r.http.measure_s} s × ${r.http.target_repetitions ?? r.http.repetitions} for bare, noop, floor, floor_ids and planout, × ${r.http.repetitions} for the others, median)`, Object.entries(r.http.routes).map(([k, v]: [string, any]) => [k, v.rps, v.p99_ms, v.exposure_share ?? null, v.errors + v.non2xx]), ['route', 'req/s', 'p99 ms', 'exposure share', 'errors']);
     if (r.http.skipped) console.log(r.http.skipped);
   }
   const status = (t: Target): string => {
