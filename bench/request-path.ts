@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   /** One request's objects as Fastify and Nest make them (a raw Node request, a Fastify-like request, a context per call). */
   const request = () => {
     const raw = new IncomingMessage(socket);
-    return { raw, query: { u: String(Math.floor(unit++ * 7919) % 1_000_000) } };
+    return { raw, query: { u: String((unit++ * 7919) % 1_000_000) } };
   };
   const host = (req: object) => {
     const ctx = new ExecutionContextHost([req, undefined, undefined], PlanoutController, handler);

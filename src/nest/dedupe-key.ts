@@ -117,15 +117,17 @@ function sortKeys(keys: string[]): void {
  * dedupe key) hashes.
  */
 export function assignmentText(record: PlanoutLogRecord): string {
-  return (
-    '[' +
-    stableStringify(record.salt) +
-    ',' +
-    stableStringify(record.checksum ?? null) +
-    ',' +
-    stableStringify(record.inputs) +
-    ',' +
-    stableStringify(record.params) +
-    ']'
-  );
+  return assignmentHead(record.salt, record.checksum) + stableStringify(record.inputs) + ',' + stableStringify(record.params) + ']';
+}
+
+/** The last head built: an experiment's records repeat the same salt and checksum. */
+let lastHead: { salt: string; checksum: string | undefined; text: string } | undefined;
+
+/** `[salt,checksum,`: the start of {@link assignmentText}, remembered for the last string salt and checksum. */
+function assignmentHead(salt: unknown, checksum: unknown): string {
+  const last = lastHead;
+  if (last !== undefined && salt === last.salt && checksum === last.checksum) return last.text;
+  const text = '[' + stableStringify(salt) + ',' + stableStringify(checksum ?? null) + ',';
+  if (typeof salt === 'string' && (typeof checksum === 'string' || checksum === undefined)) lastHead = { salt, checksum, text };
+  return text;
 }

@@ -43,27 +43,9 @@ export function uuidV5(name: string, namespace: string = PLANOUT_RECORD_ID_NAMES
  * unit seeing the same assignment gets the same id in every process, on every retry.
  */
 export function exposureRecordId(record: PlanoutLogRecord): string {
-  let text = exposureTextHead(record) + stableStringify(record.inputs) + ',' + stableStringify(record.params) + ']';
+  let text = record.name + '\n' + record.event + '\n' + assignmentText(record);
   if (record.overridden === true) text += '\noverridden';
   return uuidV5(text);
-}
-
-/** The last head built: an experiment's exposures repeat the same name, event, salt and checksum. */
-let lastHead: { name: string; event: string; salt: string; checksum: string | undefined; text: string } | undefined;
-
-/**
- * `name\nevent\n[salt,checksum,`: the text of an exposure's id before its inputs and params
- * (see {@link assignmentText}), remembered for the last string salt and checksum.
- */
-function exposureTextHead(record: PlanoutLogRecord): string {
-  const { name, event, salt, checksum } = record;
-  const last = lastHead;
-  if (last !== undefined && name === last.name && event === last.event && salt === last.salt && checksum === last.checksum) return last.text;
-  const text = name + '\n' + event + '\n[' + stableStringify(salt) + ',' + stableStringify(checksum ?? null) + ',';
-  if (typeof name === 'string' && typeof event === 'string' && typeof salt === 'string' && (typeof checksum === 'string' || checksum === undefined)) {
-    lastHead = { name, event, salt, checksum, text };
-  }
-  return text;
 }
 
 /**

@@ -56,7 +56,7 @@ interface ParamCounter {
    * Slots of primitive values seen, by value: the same slot as `index` gives their canonical
    * text, without building the text per exposure. Bounded by {@link MAX_SLOT_MEMO}.
    */
-  readonly slotOf: Map<string | number | boolean | bigint, number>;
+  readonly slotOf: Map<PrimitiveValue, number>;
   /** One slot per expected value, then one for any other value. */
   readonly counts: number[];
   exposures: number;
@@ -366,6 +366,9 @@ function testCounts(counter: ParamCounter): ChiSquareResult | undefined {
   return chiSquareHomogeneity(counter.counts, [...syntheticCounts!, 0]);
 }
 
+/** Param values remembered by value (as Map keys) rather than by canonical text. */
+type PrimitiveValue = string | number | boolean | bigint;
+
 /** Primitive values remembered per counter; past it the others are looked up by text each time. */
 const MAX_SLOT_MEMO = 256;
 
@@ -375,10 +378,10 @@ function slotOf(counter: ParamCounter, value: unknown): number {
   const primitive = type === 'string' || type === 'number' || type === 'boolean' || type === 'bigint';
   if (primitive) {
     // Values equal as Map keys (SameValueZero) have the same canonical text: 0 and -0 both give "0".
-    const known = counter.slotOf.get(value as string | number | boolean | bigint);
+    const known = counter.slotOf.get(value as PrimitiveValue);
     if (known !== undefined) return known;
   }
   const slot = counter.index.get(stableStringify(value)) ?? counter.counts.length - 1;
-  if (primitive && counter.slotOf.size < MAX_SLOT_MEMO) counter.slotOf.set(value as string | number | boolean | bigint, slot);
+  if (primitive && counter.slotOf.size < MAX_SLOT_MEMO) counter.slotOf.set(value as PrimitiveValue, slot);
   return slot;
 }

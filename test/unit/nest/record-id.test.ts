@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import type { PlanoutLogRecord } from '../../../src/core/log-record.js';
-import { assignmentText } from '../../../src/nest/dedupe-key.js';
+import { assignmentText, stableStringify } from '../../../src/nest/dedupe-key.js';
 import { InMemoryExposureCache } from '../../../src/nest/caches/in-memory-exposure.cache.js';
 import { EXPOSURE_DRAIN_DELAY_MS, ExposureDispatcher } from '../../../src/nest/exposure-dispatcher.js';
 import { PlanoutMetrics } from '../../../src/nest/planout-metrics.js';
@@ -66,7 +66,7 @@ describe('exposure record id', () => {
 });
 
 describe('exposure record id text', () => {
-  it('is the name, the event and the assignment text, whatever record came before (the remembered head)', () => {
+  it('is the name, the event and the canonical [salt, checksum, inputs, params], whatever record came before (the remembered head)', () => {
     // Sequences that reuse, change and then restore each head field, non-string ones and empty ones included.
     const heads: Partial<PlanoutLogRecord>[] = [
       {},
@@ -90,7 +90,9 @@ describe('exposure record id text', () => {
     for (const head of [...heads, ...heads.slice().reverse()]) {
       for (const userid of ['u', 'v']) {
         const r = record({ ...head, inputs: { userid } });
-        expect(exposureRecordId(r)).toBe(uuidV5(r.name + '\n' + r.event + '\n' + assignmentText(r)));
+        const canonical = stableStringify([r.salt, r.checksum ?? null, r.inputs, r.params]);
+        expect(assignmentText(r)).toBe(canonical);
+        expect(exposureRecordId(r)).toBe(uuidV5(r.name + '\n' + r.event + '\n' + canonical));
       }
     }
   });
