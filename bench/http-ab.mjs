@@ -20,6 +20,11 @@ const server = join(here, '..', 'dist-bench', 'bench', 'http', 'server.js');
 const dir = mkdtempSync(join(tmpdir(), 'planout-http-ab-'));
 const ticks = 100; // USER_HZ
 
+/** Minor page faults of the whole process so far. */
+function minorFaults(pid) {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
+}
+
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime, all threads
@@ -60,12 +65,14 @@ for (let round = 0; round < rounds; round++) {
   for (const s of order) {
     const before = cpuSeconds(s.child.pid);
     const mainBefore = mainThreadCpuSeconds(s.child.pid);
+    const faultsBefore = minorFaults(s.child.pid);
     const r = await load(s.port, seconds);
     const cpu = cpuSeconds(s.child.pid) - before;
     const main = mainThreadCpuSeconds(s.child.pid) - mainBefore;
     s.rps.push(r.requests.average);
     s.cpu.push((cpu * 1e6) / r.requests.total);
     s.main.push((main * 1e6) / r.requests.total);
+    (s.faults ??= []).push((minorFaults(s.child.pid) - faultsBefore) / r.requests.total);
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -78,6 +85,10 @@ for (const s of servers) {
       `${cpu.toFixed(1).padStart(6)} µs CPU/req (${(median(base.cpu) / cpu).toFixed(3)}), main thread ${median(s.main).toFixed(1)}  ` +
       `runs ${s.rps.map(Math.round).join(' ')}`,
   );
+  // Each round's req/s over the base's in the same round: slow phases of the machine cancel out.
+  const paired = s.rps.map((r, i) => r / base.rps[i]);
+  console.log(`  minor page faults per request: ${median(s.faults).toFixed(3)}`);
+  console.log(`  paired ratio: median ${median(paired).toFixed(3)}, mean ${(paired.reduce((a, b) => a + b, 0) / paired.length).toFixed(3)}`);
   s.child.send({ stop: true });
 }
 rmSync(dir, { recursive: true, force: true });

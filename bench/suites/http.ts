@@ -111,6 +111,106 @@ async function runOnce(config: ServerConfig, warmupS: number, measureS: number, 
   }
 }
 
+/** The routes of the HTTP targets and their floors, measured side by side ({@link pairedBlock}). */
+const PAIRED_ROUTES = ['bare', 'noop', 'floor', 'floor_ids', 'planout'] as const;
+type PairedRoute = (typeof PAIRED_ROUTES)[number];
+
+interface PairedRouteBlock {
+  windows: RunResult[];
+  /** Requests sent to the route in this block, warm-up included. */
+  sent: number;
+  exposures?: number;
+  server_max_rss_mb?: number;
+}
+
+/**
+ * One block of the target routes of `adapter`: every route's server runs at once, each is
+ * warmed up, then each of `rounds` rounds loads every route for `windowS` seconds in turn (in
+ * reverse every other round). Each route's window is later divided by the no-op route's window
+ * of the same round: a slow phase of the machine, which lasts longer than a round (seen as every
+ * route losing a third of its req/s for a minute), then moves both sides of the ratio, where
+ * routes measured minutes apart each catch it or not.
+ */
+async function pairedBlock(
+  adapter: ServerConfig['adapter'],
+  dir: string,
+  block: number,
+  warmupS: number,
+  windowS: number,
+  rounds: number,
+  connections: number,
+): Promise<Record<PairedRoute, PairedRouteBlock>> {
+  const servers: Array<{ route: PairedRoute; config: ServerConfig; child: ChildProcess; port: number }> = [];
+  try {
+    for (const route of PAIRED_ROUTES) {
+      // One log file per route: the servers run at the same time.
+      const config: ServerConfig = { adapter, variant: route, experiments: 1, logFile: join(dir, `${adapter}-${route}-${block}.jsonl`) };
+      servers.push({ route, config, ...(await startServer(config)) });
+    }
+    const result = {} as Record<PairedRoute, PairedRouteBlock>;
+    for (const s of servers) {
+      const warm = await cannon(s.port, warmupS, connections);
+      result[s.route] = { windows: [], sent: warm.requests.total };
+    }
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 ? [...servers].reverse() : servers;
+      for (const s of order) {
+        const r = await cannon(s.port, windowS, connections);
+        result[s.route].windows.push({
+          rps: r.requests.average,
+          p99_ms: r.latency.p99,
+          p50_ms: r.latency.p50,
+          errors: r.errors + r.timeouts,
+          non2xx: r.non2xx,
+          requests: r.requests.total,
+        });
+        result[s.route].sent += r.requests.total;
+      }
+    }
+    for (const s of servers.splice(0)) {
+      const rssKb = await stopServer(s.child);
+      const entry = result[s.route];
+      entry.server_max_rss_mb = rssKb === undefined ? undefined : round(rssKb / 1024, 1);
+      if (existsSync(s.config.logFile)) {
+        const text = readFileSync(s.config.logFile, 'utf8');
+        entry.exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
+        rmSync(s.config.logFile);
+      }
+    }
+    return result;
+  } finally {
+    for (const s of servers) s.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The median of `ratios` and a distribution-free interval for it (order statistics): the k-th
+ * smallest and largest values, k the largest with P(Binomial(n, ½) < k) ≤ 2.5 %, so that the
+ * interval holds the true median with probability `coverage` ≥ 95 %. With fewer than 6 values no
+ * such k exists: the interval is then the whole range, and its coverage (1 − 2^(1−n)) is lower.
+ */
+export function medianInterval(ratios: readonly number[]): { median: number; low: number; high: number; n: number; coverage: number } {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const n = sorted.length;
+  let k = 0;
+  let below = 0; // P(Binomial(n, ½) ≤ k − 1)
+  let term = 0.5 ** n; // P(Binomial(n, ½) = k)
+  while (k < n / 2 && below + term <= 0.025) {
+    below += term;
+    term = (term * (n - k)) / (k + 1);
+    k++;
+  }
+  const outside = k === 0 ? 0.5 ** n : below; // P(the true median is below the interval)
+  const lowIndex = Math.max(k - 1, 0);
+  return {
+    median: round(median(sorted), 3),
+    low: round(sorted[lowIndex]!, 3),
+    high: round(sorted[n - 1 - lowIndex]!, 3),
+    n,
+    coverage: round(1 - 2 * outside, 3),
+  };
+}
+
 async function openFeatureLoadable(): Promise<string | undefined> {
   if (process.env.BENCH_OPENFEATURE_CORE) return undefined;
   try {
@@ -125,11 +225,11 @@ runSuite('http', async ({ quick }) => {
   const warmupS = quick ? 1 : 2;
   const measureS = quick ? 4 : 8;
   const reps = quick ? 1 : 3;
-  // The routes of the HTTP targets and their floors get two more repetitions: on a machine whose
-  // speed drops for a while (seen as every route of one repetition, the bare one too, losing a third
-  // of its req/s), a median of five is not moved by one or two slow repetitions, as one of three is.
-  const targetReps = quick ? 1 : 5;
-  const targetRoutes = new Set(['bare', 'noop', 'floor', 'floor_ids', 'planout']);
+  // The routes of the HTTP targets and their floors: measured side by side in blocks (pairedBlock),
+  // each block a new server per route, each round a window of every route.
+  const blocks = quick ? 1 : 3;
+  const rounds = quick ? 2 : 6;
+  const windowS = quick ? 2 : 3;
   const connections = 32;
   const dir = mkdtempSync(join(tmpdir(), 'planout-bench-http-'));
   const skipOpenFeature = await openFeatureLoadable();
@@ -138,13 +238,9 @@ runSuite('http', async ({ quick }) => {
   const configs: Array<{ key: string; config: ServerConfig }> = [];
   for (const adapter of adapters) {
     const logFile = join(dir, `${adapter}.jsonl`);
-    configs.push({ key: `${adapter}.bare`, config: { adapter, variant: 'bare', experiments: 1, logFile } });
-    configs.push({ key: `${adapter}.noop`, config: { adapter, variant: 'noop', experiments: 1, logFile } });
-    // The same route doing only the floor's work, by hand (bench/http/floor-app.ts).
-    configs.push({ key: `${adapter}.floor`, config: { adapter, variant: 'floor', experiments: 1, logFile } });
-    // The floor plus the record id every record carries (issue 14).
-    configs.push({ key: `${adapter}.floor_ids`, config: { adapter, variant: 'floor_ids', experiments: 1, logFile } });
-    configs.push({ key: `${adapter}.planout`, config: { adapter, variant: 'planout', experiments: 1, logFile } });
+    // bare, noop, floor, floor_ids and planout are measured in pairedBlock: bare; bare + a no-op
+    // interceptor; the route doing only the floor's work by hand (bench/http/floor-app.ts); the
+    // floor plus the record id every record carries (issue 14); Exp1 through @Param.
     if (!skipOpenFeature) configs.push({ key: `${adapter}.openfeature`, config: { adapter, variant: 'openfeature', experiments: 1, logFile } });
     configs.push({ key: `${adapter}.planout_10`, config: { adapter, variant: 'planout', experiments: 10, logFile } });
     configs.push({ key: `${adapter}.planout_100`, config: { adapter, variant: 'planout', experiments: 100, logFile } });
@@ -155,37 +251,96 @@ runSuite('http', async ({ quick }) => {
     configs.push({ key: `${adapter}.diag_async_context`, config: { adapter, variant: 'planout_async', experiments: 1, logFile } });
   }
   const runs: Record<string, RunResult[]> = {};
+  const paired: Record<string, PairedRouteBlock[]> = {};
   try {
-    for (let rep = 0; rep < targetReps; rep++) {
+    for (let rep = 0; rep < Math.max(reps, blocks); rep++) {
       // Alternate the order between repetitions so drift in machine load spreads evenly.
+      if (rep < blocks) {
+        for (const adapter of rep % 2 ? [...adapters].reverse() : adapters) {
+          const block = await pairedBlock(adapter, dir, rep, warmupS, windowS, rounds, connections);
+          for (const route of PAIRED_ROUTES) (paired[`${adapter}.${route}`] ??= []).push(block[route]);
+          progress(
+            `http ${adapter} block ${rep + 1}/${blocks}: ` +
+              PAIRED_ROUTES.map((route) => `${route} ${Math.round(median(block[route].windows.map((w) => w.rps)))}`).join(', ') +
+              ' req/s (median of the rounds)',
+          );
+        }
+      }
+      if (rep >= reps) continue;
       const order = rep % 2 ? [...configs].reverse() : configs;
       for (const { key, config } of order) {
-        const routeReps = targetRoutes.has(key.slice(key.indexOf('.') + 1)) ? targetReps : reps;
-        if (rep >= routeReps) continue;
         const r = await runOnce(config, warmupS, measureS, connections);
         (runs[key] ??= []).push(r);
-        progress(`http ${key} rep ${rep + 1}/${routeReps}: ${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms${r.exposures !== undefined ? `, ${r.exposures} exposures` : ''}`);
+        progress(`http ${key} rep ${rep + 1}/${reps}: ${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms${r.exposures !== undefined ? `, ${r.exposures} exposures` : ''}`);
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const summary: Record<string, { rps: number; p99_ms: number; p50_ms: number; errors: number; non2xx: number; exposure_share?: number; server_max_rss_mb?: number; rps_runs: number[] }> = {};
-  for (const [key, rs] of Object.entries(runs)) {
-    const exposures = rs.map((r) => r.exposures).filter((e): e is number => e !== undefined);
-    summary[key] = {
-      rps: Math.round(median(rs.map((r) => r.rps))),
-      p99_ms: median(rs.map((r) => r.p99_ms)),
-      p50_ms: median(rs.map((r) => r.p50_ms)),
-      errors: rs.reduce((s, r) => s + r.errors, 0),
-      non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
-      // Exposures written over requests sent (warm-up included): the share of first exposures.
-      exposure_share: exposures.length
-        ? round(median(rs.map((r) => (r.exposures ?? 0) / (r.requests + r.rps * warmupS))), 3)
-        : undefined,
-      server_max_rss_mb: median(rs.map((r) => r.server_max_rss_mb ?? NaN)),
-      rps_runs: rs.map((r) => Math.round(r.rps)),
-    };
+  type RouteSummary = { rps: number; p99_ms: number; p50_ms: number; errors: number; non2xx: number; exposure_share?: number; server_max_rss_mb?: number; rps_runs: number[] };
+  const summary: Record<string, RouteSummary> = {};
+  const pairedRatios: Record<string, ReturnType<typeof medianInterval>> = {};
+  for (const adapter of adapters) {
+    for (const route of PAIRED_ROUTES) {
+      const key = `${adapter}.${route}`;
+      const bs = paired[key];
+      if (bs === undefined) continue;
+      const windows = bs.flatMap((b) => b.windows);
+      const exposures = bs.filter((b) => b.exposures !== undefined);
+      summary[key] = {
+        rps: Math.round(median(windows.map((w) => w.rps))),
+        p99_ms: median(windows.map((w) => w.p99_ms)),
+        p50_ms: median(windows.map((w) => w.p50_ms)),
+        errors: windows.reduce((sum, w) => sum + w.errors, 0),
+        non2xx: windows.reduce((sum, w) => sum + w.non2xx, 0),
+        // Exposures written over requests sent (warm-up included): the share of first exposures.
+        exposure_share: exposures.length ? round(median(exposures.map((b) => b.exposures! / b.sent)), 3) : undefined,
+        server_max_rss_mb: median(bs.map((b) => b.server_max_rss_mb ?? NaN)),
+        rps_runs: windows.map((w) => Math.round(w.rps)),
+      };
+    }
+    // Window by window: a route's req/s over the other route's in the same round of the same block.
+    const pairs: Array<[PairedRoute, PairedRoute]> = [
+      ['bare', 'noop'],
+      ['floor', 'noop'],
+      ['floor_ids', 'noop'],
+      ['planout', 'noop'],
+      ['planout', 'floor'],
+      ['planout', 'floor_ids'],
+    ];
+    for (const [a, b] of pairs) {
+      const as = paired[`${adapter}.${a}`];
+      const bs = paired[`${adapter}.${b}`];
+      if (as === undefined || bs === undefined) continue;
+      const ratios = as.flatMap((block, i) => block.windows.map((w, j) => w.rps / bs[i]!.windows[j]!.rps));
+      pairedRatios[`${adapter}.${a}/${adapter}.${b}`] = medianInterval(ratios);
+    }
+    for (const [key, rs] of Object.entries(runs)) {
+      if (!key.startsWith(`${adapter}.`)) continue;
+      const exposures = rs.map((r) => r.exposures).filter((e): e is number => e !== undefined);
+      summary[key] = {
+        rps: Math.round(median(rs.map((r) => r.rps))),
+        p99_ms: median(rs.map((r) => r.p99_ms)),
+        p50_ms: median(rs.map((r) => r.p50_ms)),
+        errors: rs.reduce((sum, r) => sum + r.errors, 0),
+        non2xx: rs.reduce((sum, r) => sum + r.non2xx, 0),
+        exposure_share: exposures.length
+          ? round(median(rs.map((r) => (r.exposures ?? 0) / (r.requests + r.rps * warmupS))), 3)
+          : undefined,
+        server_max_rss_mb: median(rs.map((r) => r.server_max_rss_mb ?? NaN)),
+        rps_runs: rs.map((r) => Math.round(r.rps)),
+      };
+    }
   }
-  return { warmup_s: warmupS, measure_s: measureS, repetitions: reps, target_repetitions: targetReps, connections, unit_ids: UNIT_IDS, skipped: skipOpenFeature ?? null, routes: summary };
+  return {
+    warmup_s: warmupS,
+    measure_s: measureS,
+    repetitions: reps,
+    paired: { blocks, rounds, window_s: windowS, routes: [...PAIRED_ROUTES] },
+    connections,
+    unit_ids: UNIT_IDS,
+    skipped: skipOpenFeature ?? null,
+    routes: summary,
+    paired_ratios: pairedRatios,
+  };
 });
