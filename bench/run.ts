@@ -144,6 +144,9 @@ async function main(): Promise<void> {
     sha1_floor_ns_per_unit: a?.sha1_floor ?? null,
     jsonl_records_per_s: results.log?.sustained.records_per_s ?? null,
     event_loop_max_stall_ms: results.log?.sustained.event_loop_max_stall_ms ?? null,
+    // The same producer with JSON.stringify and plain file writes instead of the sink, and an idle loop.
+    event_loop_max_stall_ms_floor: results.log?.floor?.event_loop_max_stall_ms ?? null,
+    event_loop_max_stall_ms_idle: results.log?.idle?.event_loop_max_stall_ms ?? null,
     burst_peak_rss_mb: results.log?.burst.peak_rss_mb ?? null,
     namespace_ns_per_unit_10000x20: results.namespace?.ns_per_unit_by_segments_x_experiments?.['10000x20'] ?? null,
     // Marginal cost of a param, from the 3 → 30 params slope.
@@ -175,7 +178,7 @@ async function main(): Promise<void> {
     'ratios.http_express_vs_openfeature': check(ratios.http_express_vs_openfeature, '>=', 1),
     'ratios.http_fastify_vs_openfeature': check(ratios.http_fastify_vs_openfeature, '>=', 1),
     'figures.jsonl_records_per_s': check(figures.jsonl_records_per_s, '>=', 300_000),
-    'figures.event_loop_max_stall_ms': check(figures.event_loop_max_stall_ms, '<', 10),
+    'figures.event_loop_max_stall_ms': { ...check(figures.event_loop_max_stall_ms, '<', 10), floor: check(figures.event_loop_max_stall_ms_floor, '<', 10) },
   };
   const report = {
     schema: 1,
@@ -228,6 +231,9 @@ function printTables(report: any): void {
     table('JSON-lines sink', [
       ['sustained records/s', r.log.sustained.records_per_s],
       ['max event-loop stall (ms)', r.log.sustained.event_loop_max_stall_ms],
+      ['floor: records/s (JSON.stringify, 1 MiB writes)', r.log.floor?.records_per_s],
+      ['floor: max event-loop stall (ms)', r.log.floor?.event_loop_max_stall_ms],
+      ['idle loop: max event-loop stall (ms)', r.log.idle?.event_loop_max_stall_ms],
       ['1M burst: peak RSS (MB)', r.log.burst.peak_rss_mb],
       ['1M burst: baseline RSS (MB)', r.log.burst.baseline_rss_mb],
       ['1M burst: accepted / rejected', `${r.log.burst.accepted} / ${r.log.burst.rejected}`],
@@ -255,7 +261,8 @@ function printTables(report: any): void {
   // A floor misses beyond doubt only when its whole interval, of at least 95 %, misses the bound;
   // otherwise it misses at its median only, which does not show that it prevents the target.
   const floorNote = (label: string, f: FloorCheck, bound: number): string => {
-    const beyondDoubt = f.interval !== undefined && f.interval.coverage >= 0.95 && f.interval.high < bound;
+    if (f.interval === undefined) return `; ${label} too: ${f.value}`;
+    const beyondDoubt = f.interval.coverage >= 0.95 && f.interval.high < bound;
     return `; ${label} too${beyondDoubt ? '' : ' at its median only'}: ${f.value}${span(f.interval)}`;
   };
   const status = (t: Target): string => {

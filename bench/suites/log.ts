@@ -1,11 +1,14 @@
-// Figure 6: the default JSON-lines sink. Two phases, each in a fresh child process:
+// Figure 6: the default JSON-lines sink. Phases, each in a fresh child process:
 //  - sustained: a producer writes records as fast as the sink accepts them (it backs off
 //    when the backlog reaches the queue limit); reports records/s to disk and the longest
 //    event-loop stall meanwhile;
+//  - floor: the same producer with JSON.stringify and 1 MiB file writes instead of the sink;
+//  - idle: the same monitor on an idle loop (the machine's own delay);
 //  - burst: 1M records offered at once (10k per tick, no back-off); records past the queue
 //    limit are rejected, so peak RSS stays bounded.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +65,57 @@ async function sustained(path: string, total: number): Promise<Record<string, nu
   };
 }
 
+/**
+ * The stall floor: the same producer, each record serialized with `JSON.stringify` and appended
+ * to a file in 1 MiB writes, nothing else (no bound, no retry, no rotation). The least any sink that
+ * writes these records as JSON lines stalls the loop on this machine.
+ */
+async function sustainedFloor(path: string, total: number): Promise<Record<string, number>> {
+  const file = await open(path, 'w');
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const chunk = 1_000;
+  const start = performance.now();
+  h.enable();
+  let lines: string[] = [];
+  let chars = 0;
+  let writing: Promise<unknown> = Promise.resolve();
+  for (let i = 0; i < total; ) {
+    for (const end = Math.min(i + chunk, total); i < end; i++) {
+      const line = JSON.stringify(record(i));
+      lines.push(line);
+      chars += line.length + 1;
+    }
+    if (chars >= 1 << 20 || i === total) {
+      const text = lines.join('\n') + '\n';
+      lines = [];
+      chars = 0;
+      await writing;
+      writing = file.write(text);
+    }
+    await tick();
+  }
+  await writing;
+  await file.close();
+  h.disable();
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    records: total,
+    seconds: round(seconds, 3),
+    records_per_s: Math.round(total / seconds),
+    event_loop_max_stall_ms: round(h.max / 1e6, 2),
+    event_loop_p99_ms: round(h.percentile(99) / 1e6, 2),
+  };
+}
+
+/** The same monitor on an idle loop for `ms`: the delay the machine adds by itself (a halted vCPU waking up). */
+async function idle(_path: string, ms: number): Promise<Record<string, number>> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  h.disable();
+  return { event_loop_max_stall_ms: round(h.max / 1e6, 2), event_loop_p99_ms: round(h.percentile(99) / 1e6, 2) };
+}
+
 async function burst(path: string, total: number): Promise<Record<string, number>> {
   const sink = new JsonLinesFileSink({ path, logger: quietLogger });
   const baseline = process.memoryUsage().rss;
@@ -97,7 +151,7 @@ const phase = process.argv.find((a) => a.startsWith('--phase='))?.slice('--phase
 if (phase) {
   // Child: one phase, result over IPC.
   const [, path, total] = process.argv.slice(2);
-  const run = phase === 'sustained' ? sustained : burst;
+  const run = phase === 'sustained' ? sustained : phase === 'floor' ? sustainedFloor : phase === 'idle' ? idle : burst;
   void run(path!, Number(total)).then((r) => process.send!(r, () => process.exit(0)));
 } else {
   runSuite('log', async ({ quick }) => {
@@ -111,16 +165,26 @@ if (phase) {
       });
     try {
       const runs: Record<string, number>[] = [];
+      const floorRuns: Record<string, number>[] = [];
+      const idleRuns: Record<string, number>[] = [];
+      // The sink, its floor and an idle loop, interleaved: each run in a new process.
       for (let r = 0; r < (quick ? 1 : 3); r++) {
         runs.push(await child('sustained', `sustained-${r}.jsonl`, quick ? 500_000 : 1_000_000));
         progress(`log sustained run ${r + 1}: ${runs.at(-1)!.records_per_s} records/s, max stall ${runs.at(-1)!.event_loop_max_stall_ms} ms`);
         rmSync(join(dir, `sustained-${r}.jsonl`));
+        floorRuns.push(await child('floor', `floor-${r}.jsonl`, quick ? 500_000 : 1_000_000));
+        progress(`log floor run ${r + 1}: ${floorRuns.at(-1)!.records_per_s} records/s, max stall ${floorRuns.at(-1)!.event_loop_max_stall_ms} ms`);
+        rmSync(join(dir, `floor-${r}.jsonl`));
+        idleRuns.push(await child('idle', 'idle', 2_000));
+        progress(`log idle loop run ${r + 1}: max stall ${idleRuns.at(-1)!.event_loop_max_stall_ms} ms`);
       }
       const burstResult = await child('burst', 'burst.jsonl', 1_000_000);
       progress(`log burst: peak RSS ${burstResult.peak_rss_mb} MB, ${burstResult.rejected} rejected`);
-      const med = (k: string) => runs.map((x) => x[k]!).sort((a, b) => a - b)[runs.length >> 1]!;
+      const med = (xs: Record<string, number>[], k: string) => xs.map((x) => x[k]!).sort((a, b) => a - b)[xs.length >> 1]!;
       return {
-        sustained: { records_per_s: med('records_per_s'), event_loop_max_stall_ms: med('event_loop_max_stall_ms'), runs },
+        sustained: { records_per_s: med(runs, 'records_per_s'), event_loop_max_stall_ms: med(runs, 'event_loop_max_stall_ms'), runs },
+        floor: { records_per_s: med(floorRuns, 'records_per_s'), event_loop_max_stall_ms: med(floorRuns, 'event_loop_max_stall_ms'), runs: floorRuns },
+        idle: { event_loop_max_stall_ms: med(idleRuns, 'event_loop_max_stall_ms'), runs: idleRuns },
         burst: burstResult,
       };
     } finally {
