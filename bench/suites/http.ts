@@ -83,6 +83,11 @@ function cannon(port: number, seconds: number, connections: number): Promise<aut
   });
 }
 
+/** The figures of one autocannon load. */
+function loadFigures(r: autocannon.Result): RunResult {
+  return { rps: r.requests.average, p99_ms: r.latency.p99, p50_ms: r.latency.p50, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests: r.requests.total };
+}
+
 async function runOnce(config: ServerConfig, warmupS: number, measureS: number, connections: number): Promise<RunResult> {
   const { child, port } = await startServer(config);
   try {
@@ -95,16 +100,7 @@ async function runOnce(config: ServerConfig, warmupS: number, measureS: number, 
       exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
       rmSync(config.logFile);
     }
-    return {
-      rps: r.requests.average,
-      p99_ms: r.latency.p99,
-      p50_ms: r.latency.p50,
-      errors: r.errors + r.timeouts,
-      non2xx: r.non2xx,
-      requests: r.requests.total,
-      exposures,
-      server_max_rss_mb: rssKb === undefined ? undefined : round(rssKb / 1024, 1),
-    };
+    return { ...loadFigures(r), exposures, server_max_rss_mb: rssKb === undefined ? undefined : round(rssKb / 1024, 1) };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -156,14 +152,7 @@ async function pairedBlock(
       const order = round % 2 ? [...servers].reverse() : servers;
       for (const s of order) {
         const r = await cannon(s.port, windowS, connections);
-        result[s.route].windows.push({
-          rps: r.requests.average,
-          p99_ms: r.latency.p99,
-          p50_ms: r.latency.p50,
-          errors: r.errors + r.timeouts,
-          non2xx: r.non2xx,
-          requests: r.requests.total,
-        });
+        result[s.route].windows.push(loadFigures(r));
         result[s.route].sent += r.requests.total;
       }
     }
@@ -278,6 +267,18 @@ runSuite('http', async ({ quick }) => {
     rmSync(dir, { recursive: true, force: true });
   }
   type RouteSummary = { rps: number; p99_ms: number; p50_ms: number; errors: number; non2xx: number; exposure_share?: number; server_max_rss_mb?: number; rps_runs: number[] };
+  /** Medians of the loads' figures (each repetition's, or each window's), sums of their errors. */
+  const summarize = (loads: RunResult[], exposureShare: number | undefined, rssMb: number): RouteSummary => ({
+    rps: Math.round(median(loads.map((r) => r.rps))),
+    p99_ms: median(loads.map((r) => r.p99_ms)),
+    p50_ms: median(loads.map((r) => r.p50_ms)),
+    errors: loads.reduce((sum, r) => sum + r.errors, 0),
+    non2xx: loads.reduce((sum, r) => sum + r.non2xx, 0),
+    // Exposures written over requests sent (warm-up included): the share of first exposures.
+    exposure_share: exposureShare === undefined ? undefined : round(exposureShare, 3),
+    server_max_rss_mb: rssMb,
+    rps_runs: loads.map((r) => Math.round(r.rps)),
+  });
   const summary: Record<string, RouteSummary> = {};
   const pairedRatios: Record<string, ReturnType<typeof medianInterval>> = {};
   for (const adapter of adapters) {
@@ -287,17 +288,11 @@ runSuite('http', async ({ quick }) => {
       if (bs === undefined) continue;
       const windows = bs.flatMap((b) => b.windows);
       const exposures = bs.filter((b) => b.exposures !== undefined);
-      summary[key] = {
-        rps: Math.round(median(windows.map((w) => w.rps))),
-        p99_ms: median(windows.map((w) => w.p99_ms)),
-        p50_ms: median(windows.map((w) => w.p50_ms)),
-        errors: windows.reduce((sum, w) => sum + w.errors, 0),
-        non2xx: windows.reduce((sum, w) => sum + w.non2xx, 0),
-        // Exposures written over requests sent (warm-up included): the share of first exposures.
-        exposure_share: exposures.length ? round(median(exposures.map((b) => b.exposures! / b.sent)), 3) : undefined,
-        server_max_rss_mb: median(bs.map((b) => b.server_max_rss_mb ?? NaN)),
-        rps_runs: windows.map((w) => Math.round(w.rps)),
-      };
+      summary[key] = summarize(
+        windows,
+        exposures.length ? median(exposures.map((b) => b.exposures! / b.sent)) : undefined,
+        median(bs.map((b) => b.server_max_rss_mb ?? NaN)),
+      );
     }
     // Window by window: a route's req/s over the other route's in the same round of the same block.
     const pairs: Array<[PairedRoute, PairedRoute]> = [
@@ -318,18 +313,11 @@ runSuite('http', async ({ quick }) => {
     for (const [key, rs] of Object.entries(runs)) {
       if (!key.startsWith(`${adapter}.`)) continue;
       const exposures = rs.map((r) => r.exposures).filter((e): e is number => e !== undefined);
-      summary[key] = {
-        rps: Math.round(median(rs.map((r) => r.rps))),
-        p99_ms: median(rs.map((r) => r.p99_ms)),
-        p50_ms: median(rs.map((r) => r.p50_ms)),
-        errors: rs.reduce((sum, r) => sum + r.errors, 0),
-        non2xx: rs.reduce((sum, r) => sum + r.non2xx, 0),
-        exposure_share: exposures.length
-          ? round(median(rs.map((r) => (r.exposures ?? 0) / (r.requests + r.rps * warmupS))), 3)
-          : undefined,
-        server_max_rss_mb: median(rs.map((r) => r.server_max_rss_mb ?? NaN)),
-        rps_runs: rs.map((r) => Math.round(r.rps)),
-      };
+      summary[key] = summarize(
+        rs,
+        exposures.length ? median(rs.map((r) => (r.exposures ?? 0) / (r.requests + r.rps * warmupS))) : undefined,
+        median(rs.map((r) => r.server_max_rss_mb ?? NaN)),
+      );
     }
   }
   return {

@@ -12,7 +12,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { PlanoutLogRecord } from '../../src/core/log-record.js';
 import { SinkOverflowError } from '../../src/nest/sinks/errors.js';
 import { JsonLinesFileSink } from '../../src/nest/sinks/json-lines-file.sink.js';
@@ -53,16 +53,17 @@ async function sustained(path: string, total: number): Promise<Record<string, nu
   }
   await sink.close();
   h.disable();
+  return { ...rateFigures(total, start, h), bytes: statSync(path).size, max_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1) };
+}
+
+/** Records per second since `start`, and the longest and 99th-percentile event-loop delays of `h`. */
+function rateFigures(total: number, start: number, h: IntervalHistogram): Record<string, number> {
   const seconds = (performance.now() - start) / 1000;
-  return {
-    records: total,
-    seconds: round(seconds, 3),
-    records_per_s: Math.round(total / seconds),
-    bytes: statSync(path).size,
-    event_loop_max_stall_ms: round(h.max / 1e6, 2),
-    event_loop_p99_ms: round(h.percentile(99) / 1e6, 2),
-    max_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
-  };
+  return { records: total, seconds: round(seconds, 3), records_per_s: Math.round(total / seconds), ...delayFigures(h) };
+}
+
+function delayFigures(h: IntervalHistogram): Record<string, number> {
+  return { event_loop_max_stall_ms: round(h.max / 1e6, 2), event_loop_p99_ms: round(h.percentile(99) / 1e6, 2) };
 }
 
 /**
@@ -97,14 +98,7 @@ async function sustainedFloor(path: string, total: number): Promise<Record<strin
   await writing;
   await file.close();
   h.disable();
-  const seconds = (performance.now() - start) / 1000;
-  return {
-    records: total,
-    seconds: round(seconds, 3),
-    records_per_s: Math.round(total / seconds),
-    event_loop_max_stall_ms: round(h.max / 1e6, 2),
-    event_loop_p99_ms: round(h.percentile(99) / 1e6, 2),
-  };
+  return rateFigures(total, start, h);
 }
 
 /** The same monitor on an idle loop for `ms`: the delay the machine adds by itself (a halted vCPU waking up). */
@@ -113,7 +107,7 @@ async function idle(_path: string, ms: number): Promise<Record<string, number>> 
   h.enable();
   await new Promise((resolve) => setTimeout(resolve, ms));
   h.disable();
-  return { event_loop_max_stall_ms: round(h.max / 1e6, 2), event_loop_p99_ms: round(h.percentile(99) / 1e6, 2) };
+  return delayFigures(h);
 }
 
 async function burst(path: string, total: number): Promise<Record<string, number>> {
