@@ -83,6 +83,14 @@ function cannon(port: number, seconds: number, connections: number): Promise<aut
   });
 }
 
+/** The records a server wrote to `logFile` (one per line), then the file is removed; undefined when it wrote none. */
+function takeExposures(logFile: string): number | undefined {
+  if (!existsSync(logFile)) return undefined;
+  const text = readFileSync(logFile, 'utf8');
+  rmSync(logFile);
+  return text.length === 0 ? 0 : text.split('\n').length - 1;
+}
+
 /** The figures of one autocannon load. */
 function loadFigures(r: autocannon.Result): RunResult {
   return { rps: r.requests.average, p99_ms: r.latency.p99, p50_ms: r.latency.p50, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests: r.requests.total };
@@ -94,12 +102,7 @@ async function runOnce(config: ServerConfig, warmupS: number, measureS: number, 
     await cannon(port, warmupS, connections);
     const r = await cannon(port, measureS, connections);
     const rssKb = await stopServer(child);
-    let exposures: number | undefined;
-    if ((config.variant.startsWith('planout') || config.variant.startsWith('floor')) && existsSync(config.logFile)) {
-      const text = readFileSync(config.logFile, 'utf8');
-      exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
-      rmSync(config.logFile);
-    }
+    const exposures = config.variant.startsWith('planout') || config.variant.startsWith('floor') ? takeExposures(config.logFile) : undefined;
     return { ...loadFigures(r), exposures, server_max_rss_mb: rssKb === undefined ? undefined : round(rssKb / 1024, 1) };
   } catch (error) {
     child.kill('SIGKILL');
@@ -160,11 +163,7 @@ async function pairedBlock(
       const rssKb = await stopServer(s.child);
       const entry = result[s.route];
       entry.server_max_rss_mb = rssKb === undefined ? undefined : round(rssKb / 1024, 1);
-      if (existsSync(s.config.logFile)) {
-        const text = readFileSync(s.config.logFile, 'utf8');
-        entry.exposures = text.length === 0 ? 0 : text.split('\n').length - 1;
-        rmSync(s.config.logFile);
-      }
+      entry.exposures = takeExposures(s.config.logFile);
     }
     return result;
   } finally {
