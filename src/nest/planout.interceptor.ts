@@ -10,6 +10,7 @@ import {
   callTarget,
   PlanoutRequestContext,
   registerContextSource,
+  RequestState,
   runInContext,
   type PlanoutContextSource,
 } from './request-context.js';
@@ -53,8 +54,8 @@ export class PlanoutInterceptor implements NestInterceptor, PlanoutContextSource
     if (key !== undefined) {
       // GraphQL runs the interceptor for the query and again for every field resolver: one context per request.
       const existing = attachedTo(key);
-      if (existing instanceof PlanoutRequestContext) {
-        return this.registry.asyncContext ? runInContext(existing, () => next.handle()) : next.handle();
+      if (existing instanceof RequestState) {
+        return this.registry.asyncContext ? runInContext(new PlanoutRequestContext(existing, input, context), () => next.handle()) : next.handle();
       }
       if (!this.registry.asyncContext) {
         if (existing === undefined) attachContext(key, this);
@@ -62,15 +63,15 @@ export class PlanoutInterceptor implements NestInterceptor, PlanoutContextSource
       }
     }
     // Async context on, or a call without an object to attach to (a WebSocket message of a primitive).
-    const state = new PlanoutRequestContext(this.registry, input, context, this.autoExposureFor(context));
-    if (key !== undefined) attachContext(key, state);
+    const created = PlanoutRequestContext.start(this.registry, input, context, this.autoExposureFor(context));
+    if (key !== undefined) attachContext(key, created.state);
     // Nest binds the handler's async scope when handle() is called, so run() around it suffices.
-    return runInContext(state, () => next.handle());
+    return runInContext(created, () => next.handle());
   }
 
   /** The context of a call, built on its first read (the lazy path). */
   createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext {
-    return new PlanoutRequestContext(this.registry, input, execution, this.autoExposureFor(execution));
+    return PlanoutRequestContext.start(this.registry, input, execution, this.autoExposureFor(execution));
   }
 
   private autoExposureFor(context: ExecutionContext): boolean {

@@ -70,7 +70,7 @@ export class PlanoutService {
   create<C extends ExperimentType>(experiment: C, inputs: InputsArg<C>, options?: { autoExposureLogging?: boolean }): ExperimentInstanceOf<C>;
   create(name: string, inputs: ExperimentInputs, options?: { autoExposureLogging?: boolean }): CoreExperiment;
   create(experiment: ExperimentType | string, inputs: ExperimentInputs, options: { autoExposureLogging?: boolean } = {}): CoreExperiment {
-    const context = new PlanoutRequestContext(
+    const context = PlanoutRequestContext.start(
       this.registry,
       undefined,
       undefined,
@@ -82,7 +82,7 @@ export class PlanoutService {
 
   /** Runs `fn` with a context for `inputs`, so services it calls see it as the current request. */
   run<T>(inputs: RequestInputs, fn: () => T, options: { autoExposureLogging?: boolean } = {}): T {
-    const context = new PlanoutRequestContext(
+    const context = PlanoutRequestContext.start(
       this.registry,
       undefined,
       undefined,

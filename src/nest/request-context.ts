@@ -8,66 +8,97 @@ import type { PlanoutRegistry } from './planout.registry.js';
 import type { PlanoutOverrides } from './qa-overrides.js';
 
 /**
+ * What one request's context keeps for its whole life: the instances built, the inputs
+ * resolved, the overrides read. It holds nothing of the request itself. Where the context
+ * lives in a WeakMap entry (Express requests), V8's young-generation GC keeps every entry's
+ * value alive, and so everything the value reaches, through one more collection even after
+ * the request ended: a value that reached the request would copy tens of KB of Express's
+ * request and response objects per request (measured: 7 µs a request of GC time).
+ */
+export class RequestState {
+  // Keyed by class, or by name for data-defined ones.
+  experiments: Map<Function | string, CoreExperiment> | undefined;
+  namespaces: Map<Function | string, SimpleNamespace> | undefined;
+  moduleInputs: ExperimentInputs | undefined;
+  // Read once, on the first experiment built; null when the request carries none.
+  overrides: PlanoutOverrides | null | undefined;
+
+  constructor(
+    readonly registry: PlanoutRegistry,
+    public autoExposure: boolean,
+    readonly explicitInputs?: ExperimentInputs,
+  ) {}
+}
+
+/**
  * The experiments of one request (or one explicit `run`), built lazily: only the
- * experiments that the handler or its services touch are assigned.
+ * experiments that the handler or its services touch are assigned. A request's calls
+ * (its interceptor, each param decorator, each GraphQL field) may each see their own
+ * context object; they share one {@link RequestState}.
  */
 export class PlanoutRequestContext {
-  // Keyed by class, or by name for data-defined ones.
-  private experiments: Map<Function | string, CoreExperiment> | undefined;
-  private namespaces: Map<Function | string, SimpleNamespace> | undefined;
-  private moduleInputs: ExperimentInputs | undefined;
-  // Read once, on the first experiment built; null when the request carries none.
-  private overrides: PlanoutOverrides | null | undefined;
+  /** A new request's (or run's) context. */
+  static start(
+    registry: PlanoutRegistry,
+    input: unknown,
+    execution: ExecutionContext | undefined,
+    autoExposure: boolean,
+    explicitInputs?: ExperimentInputs,
+  ): PlanoutRequestContext {
+    return new PlanoutRequestContext(new RequestState(registry, autoExposure, explicitInputs), input, execution);
+  }
 
   /**
    * @param input What the inputs resolver receives: the HTTP request (also for GraphQL:
    *   the GraphQL context's `req`), the message payload (RPC) or the message data (WebSocket).
+   * @param execution The call that reads through this context; resolvers receive it.
    */
   constructor(
-    readonly registry: PlanoutRegistry,
+    readonly state: RequestState,
     readonly input: unknown,
     readonly execution: ExecutionContext | undefined,
-    private autoExposure: boolean,
-    private readonly explicitInputs?: ExperimentInputs,
   ) {}
 
   get autoExposureLogging(): boolean {
-    return this.autoExposure;
+    return this.state.autoExposure;
   }
 
   /** This request's instance of `type` (a class or a data-defined experiment's name), assigned on first use. */
   experiment(type: Function | string): CoreExperiment {
-    let instance = this.experiments?.get(type);
+    const state = this.state;
+    let instance = state.experiments?.get(type);
     if (instance === undefined) {
-      const factory = this.registry.experimentFactory(type, this);
-      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
-      (this.experiments ??= new Map()).set(type, instance);
+      const factory = state.registry.experimentFactory(type, state);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), state.autoExposure);
+      (state.experiments ??= new Map()).set(type, instance);
     }
     return instance;
   }
 
   /** This request's instance of namespace `type` (a class or a data-defined namespace's name), routed on first use. */
   namespace(type: Function | string): SimpleNamespace {
-    let instance = this.namespaces?.get(type);
+    const state = this.state;
+    let instance = state.namespaces?.get(type);
     if (instance === undefined) {
-      const factory = this.registry.namespaceFactory(type, this);
-      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), this.autoExposure);
-      (this.namespaces ??= new Map()).set(type, instance);
+      const factory = state.registry.namespaceFactory(type, state);
+      instance = factory.create(this.inputsFor(factory.inputs, factory.sharedInputs), this.requestOverrides(), state.autoExposure);
+      (state.namespaces ??= new Map()).set(type, instance);
     }
     return instance;
   }
 
   /** Turns auto-exposure off for the rest of this request, including instances already built. */
   disableAutoExposure(): void {
-    this.autoExposure = false;
-    this.experiments?.forEach((e) => e.setAutoExposureLogging(false));
-    this.namespaces?.forEach((n) => n.setAutoExposureLogging(false));
+    this.state.autoExposure = false;
+    this.state.experiments?.forEach((e) => e.setAutoExposureLogging(false));
+    this.state.namespaces?.forEach((n) => n.setAutoExposureLogging(false));
   }
 
   /** Inputs for an experiment resolved by `resolver` (the module's is called once per request). */
   inputsFor(resolver: PlanoutInputResolver, isModuleResolver: boolean): ExperimentInputs {
-    if (this.explicitInputs !== undefined) return this.explicitInputs;
-    if (isModuleResolver) return (this.moduleInputs ??= this.resolve(resolver));
+    const state = this.state;
+    if (state.explicitInputs !== undefined) return state.explicitInputs;
+    if (isModuleResolver) return (state.moduleInputs ??= this.resolve(resolver));
     return this.resolve(resolver);
   }
 
@@ -76,12 +107,13 @@ export class PlanoutRequestContext {
    * requests (GraphQL included), never from message payloads or outside a request.
    */
   private requestOverrides(): PlanoutOverrides | undefined {
-    if (this.overrides === undefined) {
+    const state = this.state;
+    if (state.overrides === undefined) {
       const type = this.execution?.getType<string>();
       const fromHttp = (type === 'http' || type === 'graphql') && isObject(this.input);
-      this.overrides = fromHttp ? (this.registry.readOverrides(this.input as object, this.execution) ?? null) : null;
+      state.overrides = fromHttp ? (state.registry.readOverrides(this.input as object, this.execution) ?? null) : null;
     }
-    return this.overrides ?? undefined;
+    return state.overrides ?? undefined;
   }
 
   private resolve(resolver: PlanoutInputResolver): ExperimentInputs {
@@ -97,13 +129,16 @@ export interface PlanoutContextSource {
   createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext;
 }
 
-type Attached = PlanoutRequestContext | PlanoutContextSource;
+/** What a request carries: its context's state, or the source that builds the context on first use. */
+type Attached = RequestState | PlanoutContextSource;
 
 // Kept on the raw Node request (the object Express hands out, `req.raw` on Fastify) under a
 // symbol: cheaper than a WeakMap entry per request, and gone with the request. Except where
 // a property costs more than the map: Express gives every request a new prototype
 // (`app.request`), and a property added to such an object was measured at ~10 µs a request
 // against ~1 µs for the map. Objects that cannot take a property (frozen RPC payloads) use the map too.
+// Either way what is kept is the context's RequestState, which reaches nothing of the request;
+// each call reads through a context made of that state and its own input.
 const CONTEXT = Symbol('nestjs-planout.context');
 const contextsByKey = new WeakMap<object, Attached>();
 const storage = new AsyncLocalStorage<PlanoutRequestContext>();
@@ -116,9 +151,9 @@ export function rawRequest(request: object): object {
   return typeof raw === 'object' && raw !== null ? raw : request;
 }
 
-/** Attaches `context` to `request`, or the `source` that builds it on first use. */
-export function attachContext(request: object, context: Attached): void {
-  setAttached(rawRequest(request), context);
+/** Attaches a context's `state` to `request`, or the `source` that builds the context on first use. */
+export function attachContext(request: object, attached: Attached): void {
+  setAttached(rawRequest(request), attached);
 }
 
 /** A Node request whose prototype was replaced (Express): its context goes in the map. */
@@ -185,7 +220,7 @@ export function callTarget(execution: ExecutionContext): CallTarget {
   }
 }
 
-/** The context attached to `key`, if any (the built one or the source that builds it). */
+/** What is attached to `key`, if anything: a context's state or the source that builds the context. */
 export function attachedTo(key: object): Attached | undefined {
   return getAttached(key);
 }
@@ -200,18 +235,18 @@ export function registerContextSource(classes: Iterable<Function>, source: Plano
 }
 
 /**
- * The context of the call behind `execution`: the one attached to its key (built now if
- * only its source was attached), else the current async call tree's, else one built now
+ * The context of the call behind `execution`: the state attached to its key (built now if
+ * only its source was attached) seen with this call's input, else the current async call tree's, else one built now
  * from the handler's app when no interceptor ran for it.
  */
 export function contextOf(execution: ExecutionContext): PlanoutRequestContext | undefined {
   const { key, input } = callTarget(execution);
   if (key !== undefined) {
     const found = getAttached(key);
-    if (found instanceof PlanoutRequestContext) return found;
+    if (found instanceof RequestState) return new PlanoutRequestContext(found, input, execution);
     if (found !== undefined) {
       const created = found.createContext(input, execution);
-      setAttached(key, created);
+      setAttached(key, created.state);
       return created;
     }
   }
@@ -220,7 +255,7 @@ export function contextOf(execution: ExecutionContext): PlanoutRequestContext | 
   const source = sourcesByClass.get(execution.getClass());
   if (source === undefined) return undefined;
   const created = source.createContext(input, execution);
-  if (key !== undefined) setAttached(key, created);
+  if (key !== undefined) setAttached(key, created.state);
   return created;
 }
 
