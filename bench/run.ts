@@ -42,7 +42,7 @@ interface Target {
   floor?: FloorCheck;
   /** The same for the floor route that also gives every record its id (issue 14's requirement). */
   floor_ids?: FloorCheck;
-  /** HTTP targets: the 95 % interval of the median window-by-window ratio (bench/suites/http.ts). */
+  /** HTTP targets: the interval (of at least 95 %) of the median window-by-window ratio (bench/suites/http.ts). */
   interval?: Interval;
 }
 
