@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { loadRoute } from './route-load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'express', variantsArg = 'floor_ids,planout', requestsArg = '30000'] = process.argv.slice(2);
@@ -30,13 +30,7 @@ for (const spec of variantsArg.split(',')) {
     child.on('message', (m) => m.port && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`${spec}: the server exited (${code}) before listening`)));
   });
-  const load = (amount) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}`,
-      connections: 32,
-      amount,
-      requests: [{ method: 'GET', path: '/r?u=0', setupRequest: (req) => ({ ...req, path: `/r?u=${Math.floor(Math.random() * 1_000_000)}` }) }],
-    });
+  const load = (amount) => loadRoute(port, { amount });
   await load(10_000);
   trace = '';
   const result = await load(requests);

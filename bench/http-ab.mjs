@@ -10,7 +10,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { loadRoute } from './route-load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'fastify', variantsArg = 'noop,planout', roundsArg = '5', secondsArg = '3'] = process.argv.slice(2);
@@ -52,13 +52,7 @@ for (const [i, spec] of variantsArg.split(',').entries()) {
   });
   servers.push({ spec, child, port, rps: [], cpu: [], main: [] });
 }
-const load = (port, duration) =>
-  autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: 32,
-    duration,
-    requests: [{ method: 'GET', path: '/r?u=0', setupRequest: (req) => ({ ...req, path: `/r?u=${Math.floor(Math.random() * 1_000_000)}` }) }],
-  });
+const load = (port, duration) => loadRoute(port, { duration });
 for (const s of servers) await load(s.port, 2);
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 ? [...servers].reverse() : servers;

@@ -8,7 +8,7 @@ import { fork, execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { loadRoute } from './route-load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'fastify', variants = 'noop,planout', requestsArg = '60000', outDir = '/tmp/planout-http-profiles'] = process.argv.slice(2);
@@ -21,13 +21,7 @@ for (const variant of variants.split(',')) {
   const child = fork(server, [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const next = (key) => new Promise((resolve) => child.once('message', function on(m) { if (key in m) resolve(m[key]); else child.once('message', on); }));
   const port = await next('port');
-  const load = (amount) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}`,
-      connections: 32,
-      amount,
-      requests: [{ method: 'GET', path: '/r?u=0', setupRequest: (req) => ({ ...req, path: `/r?u=${Math.floor(Math.random() * 1_000_000)}` }) }],
-    });
+  const load = (amount) => loadRoute(port, { amount });
   await load(20_000);
   child.send({ profileStart: true });
   await next('profiling');
