@@ -59,10 +59,6 @@ export class PlanoutRequestContext {
     readonly execution: ExecutionContext | undefined,
   ) {}
 
-  get autoExposureLogging(): boolean {
-    return this.state.autoExposure;
-  }
-
   /** This request's instance of `type` (a class or a data-defined experiment's name), assigned on first use. */
   experiment(type: Function | string): CoreExperiment {
     const state = this.state;
