@@ -6,14 +6,11 @@
 // requests, then counts the collections of `requests` more (32 connections, a unit per request from 1M ids)
 // and prints their number and pause per request, and the MB allocated between two scavenges (less means
 // more of the young generation survived the previous one).
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadRoute } from './route-load.mjs';
+import { join } from 'node:path';
+import { loadRoute, startRouteServer } from './route-load.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'express', variantsArg = 'floor_ids,planout', requestsArg = '30000'] = process.argv.slice(2);
 const requests = Number(requestsArg);
 const dir = mkdtempSync(join(tmpdir(), 'planout-gc-http-'));
@@ -21,15 +18,10 @@ const GC_LINE = /(Scavenge|Mark-Compact|Minor Mark-Sweep)\S* ([\d.]+) \([\d.]+\)
 
 for (const spec of variantsArg.split(',')) {
   const [variant, build] = spec.split('@');
-  const script = join(build ?? join(here, '..', 'dist-bench'), 'bench', 'http', 'server.js');
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${variant}.jsonl`) };
-  const child = fork(script, [JSON.stringify(config)], { execArgv: ['--trace-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const { child, port } = await startRouteServer(config, build, { execArgv: ['--trace-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   let trace = '';
   child.stdout.on('data', (chunk) => (trace += chunk));
-  const port = await new Promise((resolve, reject) => {
-    child.on('message', (m) => m.port && resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${spec}: the server exited (${code}) before listening`)));
-  });
   const load = (amount) => loadRoute(port, { amount });
   await load(10_000);
   trace = '';

@@ -5,18 +5,14 @@
 //   node bench/http-ab.mjs fastify noop,planout [rounds=5] [seconds=3]
 // A variant may carry environment for the server after a colon (planout:BENCH_X=1), and another
 // build's dist-bench directory after an @ (planout@/tmp/dist-before), to compare two builds.
-import { fork } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadRoute } from './route-load.mjs';
+import { join } from 'node:path';
+import { loadRoute, startRouteServer } from './route-load.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'fastify', variantsArg = 'noop,planout', roundsArg = '5', secondsArg = '3'] = process.argv.slice(2);
 const rounds = Number(roundsArg);
 const seconds = Number(secondsArg);
-const server = join(here, '..', 'dist-bench', 'bench', 'http', 'server.js');
 const dir = mkdtempSync(join(tmpdir(), 'planout-http-ab-'));
 const ticks = 100; // USER_HZ
 
@@ -40,16 +36,10 @@ const servers = [];
 for (const [i, spec] of variantsArg.split(',').entries()) {
   const [variantAndBuild, ...envPairs] = spec.split(':');
   const [variant, build] = variantAndBuild.split('@');
-  const script = build === undefined ? server : join(build, 'bench', 'http', 'server.js');
   // NAME=value, split at the first `=` only (NODE_OPTIONS=--max-semi-space-size=64).
   const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])) };
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
-  const child = fork(script, [JSON.stringify(config)], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const port = await new Promise((resolve, reject) => {
-    child.on('message', (m) => m.port && resolve(m.port));
-    // A server that dies before it listens (a bad flag, a failed check) ends the A/B instead of hanging it.
-    child.once('exit', (code) => reject(new Error(`${spec}: the server exited (${code}) before listening`)));
-  });
+  const { child, port } = await startRouteServer(config, build, { env });
   servers.push({ spec, child, port, rps: [], cpu: [], main: [] });
 }
 const load = (port, duration) => loadRoute(port, { duration });

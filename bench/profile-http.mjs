@@ -4,23 +4,21 @@
 // For each route: starts bench/http/server.js, warms it up with autocannon, profiles exactly
 // `requests` requests (32 connections, a unit per request from 1M ids, as the bench), then
 // prints bench/profile-categories.mjs's split in µs per request.
-import { fork, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadRoute } from './route-load.mjs';
+import { loadRoute, startRouteServer } from './route-load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [adapter = 'fastify', variants = 'noop,planout', requestsArg = '60000', outDir = '/tmp/planout-http-profiles'] = process.argv.slice(2);
 const requests = Number(requestsArg);
 mkdirSync(outDir, { recursive: true });
-const server = join(here, '..', 'dist-bench', 'bench', 'http', 'server.js');
 
 for (const variant of variants.split(',')) {
   const config = { adapter, variant, experiments: 1, logFile: join(outDir, `${adapter}-${variant}.jsonl`) };
-  const child = fork(server, [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const { child, port } = await startRouteServer(config);
   const next = (key) => new Promise((resolve) => child.once('message', function on(m) { if (key in m) resolve(m[key]); else child.once('message', on); }));
-  const port = await next('port');
   const load = (amount) => loadRoute(port, { amount });
   await load(20_000);
   child.send({ profileStart: true });

@@ -16,7 +16,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { PlanoutLogRecord } from '../../src/core/log-record.js';
 import { SinkOverflowError } from '../../src/nest/sinks/errors.js';
 import { JsonLinesFileSink } from '../../src/nest/sinks/json-lines-file.sink.js';
-import { round } from '../lib/stats.js';
+import { median, round } from '../lib/stats.js';
 import { progress, runSuite } from '../lib/suite.js';
 
 const QUEUE_LIMIT = 100_000; // the sink's default maxBufferedRecords
@@ -174,7 +174,8 @@ if (phase) {
       }
       const burstResult = await child('burst', 'burst.jsonl', 1_000_000);
       progress(`log burst: peak RSS ${burstResult.peak_rss_mb} MB, ${burstResult.rejected} rejected`);
-      const med = (xs: Record<string, number>[], k: string) => xs.map((x) => x[k]!).sort((a, b) => a - b)[xs.length >> 1]!;
+      // Runs are odd in number (3, or 1 with --quick), so each median is one run's figure.
+      const med = (xs: Record<string, number>[], k: string) => median(xs.map((x) => x[k]!));
       return {
         sustained: { records_per_s: med(runs, 'records_per_s'), event_loop_max_stall_ms: med(runs, 'event_loop_max_stall_ms'), runs },
         floor: { records_per_s: med(floorRuns, 'records_per_s'), event_loop_max_stall_ms: med(floorRuns, 'event_loop_max_stall_ms'), runs: floorRuns },
