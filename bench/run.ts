@@ -51,7 +51,7 @@ interface Interval {
   low: number;
   high: number;
   n: number;
-  /** The probability that the interval holds the true median (≥ 0.95 from 6 rounds on). */
+  /** The probability that the interval holds the true median (≥ 0.95 from 6 blocks on). */
   coverage: number;
 }
 
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const it = results.interpreter?.ns_per_unit;
   const http = results.http?.routes;
   const rps = (k: string): number | undefined => http?.[k]?.rps;
-  // Routes measured side by side: the median of their window-by-window ratios, with its interval.
+  // Routes measured side by side: the median of their blocks' ratios, with its interval.
   const pairedRatio = (a: string, b: string): Interval | undefined => results.http?.paired_ratios?.[`${a}/${b}`];
   const httpRatio = (a: string, b: string): Ratio => pairedRatio(a, b) ?? div(rps(a), rps(b));
   const value = (r: Ratio): number | undefined => (typeof r === 'object' && r !== null ? r.median : (r ?? undefined));
@@ -250,9 +250,9 @@ function printTables(report: any): void {
     table(`HTTP (autocannon, ${r.http.connections} connections; ${method})`, Object.entries(r.http.routes).map(([k, v]: [string, any]) => [k, v.rps, v.p99_ms, v.exposure_share ?? null, v.errors + v.non2xx]), ['route', 'req/s', 'p99 ms', 'exposure share', 'errors']);
     if (r.http.paired_ratios) {
       table(
-        "HTTP routes side by side (a route's req/s over the other's in the same round: the median, and an interval that holds the true median with the probability shown)",
+        "HTTP routes side by side (per block of new servers, the median of a route's req/s over the other's in the same round; the median of the blocks, and an interval that holds the true median with the probability shown)",
         Object.entries(r.http.paired_ratios as Record<string, Interval>).map(([k, v]) => [k, v.median, `${v.low}–${v.high}`, `${Math.floor(v.coverage * 100)} %`, v.n]),
-        ['ratio', 'median', 'interval', 'holds', 'rounds'],
+        ['ratio', 'median', 'interval', 'holds', 'blocks'],
       );
     }
     if (r.http.skipped) console.log(r.http.skipped);
