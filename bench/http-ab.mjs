@@ -5,6 +5,8 @@
 //   node bench/http-ab.mjs fastify noop,planout [rounds=5] [seconds=3]
 // A variant may carry environment for the server after a colon (planout:BENCH_X=1), and another
 // build's dist-bench directory after an @ (planout@/tmp/dist-before), to compare two builds.
+// BENCH_EXEC_PATH=<program> among the environment starts that server with another program in place of
+// node (a wrapper script that runs node under `setarch -R`, or with V8 flags NODE_OPTIONS refuses).
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +41,8 @@ for (const [i, spec] of variantsArg.split(',').entries()) {
   // NAME=value, split at the first `=` only (NODE_OPTIONS=--max-semi-space-size=64).
   const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])) };
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
-  const { child, port } = await startRouteServer(config, build, { env });
+  const { BENCH_EXEC_PATH: execPath, ...serverEnv } = env;
+  const { child, port } = await startRouteServer(config, build, execPath === undefined ? { env: serverEnv } : { env: serverEnv, execPath });
   servers.push({ spec, child, port, rps: [], cpu: [], main: [] });
 }
 const load = (port, duration) => loadRoute(port, { duration });

@@ -215,9 +215,9 @@ runSuite('http', async ({ quick }) => {
   const reps = quick ? 1 : 3;
   // The routes of the HTTP targets and their floors: measured side by side in blocks (pairedBlock),
   // each block a new server per route, each round a window of every route. Many short blocks rather
-  // than a few long ones: a server process keeps its own speed for its whole life (four servers of
-  // one route, side by side: 43 to 59 µs of main-thread CPU a request; as much with ASLR off and
-  // V8's seeds fixed), so the processes, not the windows, are what a ratio must be sampled over.
+  // than a few long ones: a server process keeps its own speed for its whole life (servers of one
+  // route side by side differ by up to a fifth in CPU per request, with ASLR off and V8's seeds
+  // fixed too: bench/README.md), so the processes, not the windows, are what a ratio is sampled over.
   const blocks = quick ? 1 : 9;
   const rounds = quick ? 2 : 2;
   const windowS = quick ? 2 : 3;
