@@ -219,7 +219,7 @@ runSuite('http', async ({ quick }) => {
   // route side by side differ by up to a fifth in CPU per request, with ASLR off and V8's seeds
   // fixed too: bench/README.md), so the processes, not the windows, are what a ratio is sampled over.
   const blocks = quick ? 1 : 9;
-  const rounds = quick ? 2 : 2;
+  const rounds = 2;
   const windowS = quick ? 2 : 3;
   const connections = 32;
   const dir = mkdtempSync(join(tmpdir(), 'planout-bench-http-'));
