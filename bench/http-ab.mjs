@@ -74,7 +74,7 @@ for (const s of servers) {
   );
   // Each round's req/s over the base's in the same round: slow phases of the machine cancel out.
   const paired = s.rps.map((r, i) => r / base.rps[i]);
-  console.log(`  minor page faults per request: ${median(s.faults).toFixed(3)}`);
+  console.log(`  pid ${s.child.pid}, minor page faults per request: ${median(s.faults).toFixed(3)}`);
   console.log(`  paired ratio: median ${median(paired).toFixed(3)}, mean ${(paired.reduce((a, b) => a + b, 0) / paired.length).toFixed(3)}`);
   s.child.send({ stop: true });
 }

@@ -53,6 +53,8 @@ interface Interval {
   n: number;
   /** The probability that the interval holds the true median (≥ 0.95 from 6 blocks on). */
   coverage: number;
+  /** Paired HTTP ratios: each block's ratio, in block order (absent in reports before session 11). */
+  blocks?: number[];
 }
 
 interface FloorCheck {
@@ -251,8 +253,8 @@ function printTables(report: any): void {
     if (r.http.paired_ratios) {
       table(
         "HTTP routes side by side (per block of new servers, the median of a route's req/s over the other's in the same round; the median of the blocks, and an interval that holds the true median with the probability shown)",
-        Object.entries(r.http.paired_ratios as Record<string, Interval>).map(([k, v]) => [k, v.median, `${v.low}–${v.high}`, `${Math.floor(v.coverage * 100)} %`, v.n]),
-        ['ratio', 'median', 'interval', 'holds', 'blocks'],
+        Object.entries(r.http.paired_ratios as Record<string, Interval>).map(([k, v]) => [k, v.median, `${v.low}–${v.high}`, `${Math.floor(v.coverage * 100)} %`, v.n, v.blocks?.join(' ') ?? '']),
+        ['ratio', 'median', 'interval', 'holds', 'blocks', 'each block'],
       );
     }
     if (r.http.skipped) console.log(r.http.skipped);

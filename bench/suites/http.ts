@@ -282,7 +282,7 @@ runSuite('http', async ({ quick }) => {
     rps_runs: loads.map((r) => Math.round(r.rps)),
   });
   const summary: Record<string, RouteSummary> = {};
-  const pairedRatios: Record<string, ReturnType<typeof medianInterval>> = {};
+  const pairedRatios: Record<string, ReturnType<typeof medianInterval> & { blocks: number[] }> = {};
   for (const adapter of adapters) {
     for (const route of PAIRED_ROUTES) {
       const key = `${adapter}.${route}`;
@@ -313,7 +313,8 @@ runSuite('http', async ({ quick }) => {
       const bs = paired[`${adapter}.${b}`];
       if (as === undefined || bs === undefined) continue;
       const blockRatios = as.map((block, i) => median(block.windows.map((w, j) => w.rps / bs[i]!.windows[j]!.rps)));
-      pairedRatios[`${adapter}.${a}/${adapter}.${b}`] = medianInterval(blockRatios);
+      // The blocks' own ratios too, in block order: they show which processes ran slow (bench/README.md).
+      pairedRatios[`${adapter}.${a}/${adapter}.${b}`] = { ...medianInterval(blockRatios), blocks: blockRatios.map((r) => round(r, 3)) };
     }
     for (const [key, rs] of Object.entries(runs)) {
       if (!key.startsWith(`${adapter}.`)) continue;
