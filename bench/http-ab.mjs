@@ -42,7 +42,8 @@ for (const [i, spec] of variantsArg.split(',').entries()) {
   const env = { ...process.env, ...Object.fromEntries(envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])) };
   const config = { adapter, variant, experiments: 1, logFile: join(dir, `${i}.jsonl`) };
   const { BENCH_EXEC_PATH: execPath, ...serverEnv } = env;
-  const { child, port } = await startRouteServer(config, build, execPath === undefined ? { env: serverEnv } : { env: serverEnv, execPath });
+  // fork() runs node itself when execPath is undefined.
+  const { child, port } = await startRouteServer(config, build, { env: serverEnv, execPath });
   servers.push({ spec, child, port, rps: [], cpu: [], main: [] });
 }
 const load = (port, duration) => loadRoute(port, { duration });

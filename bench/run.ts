@@ -53,7 +53,7 @@ interface Interval {
   n: number;
   /** The probability that the interval holds the true median (≥ 0.95 from 6 blocks on). */
   coverage: number;
-  /** Paired HTTP ratios: each block's ratio, in block order (absent in reports before session 11). */
+  /** Paired HTTP ratios: each block's ratio, in block order (absent in reports made before this field). */
   blocks?: number[];
 }
 
