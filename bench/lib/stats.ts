@@ -54,8 +54,50 @@ export function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
+/** `figures` with each value rounded to `digits` (ns per unit: one decimal). */
+export function rounded(figures: Record<string, number>, digits = 1): Record<string, number> {
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, round(v, digits)]));
+}
+
 export function range(n: number, offset = 0): number[] {
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) out[i] = offset + i;
   return out;
+}
+
+export interface MedianInterval {
+  median: number;
+  low: number;
+  high: number;
+  n: number;
+  /** The probability that [low, high] holds the true median. */
+  coverage: number;
+}
+
+/**
+ * The median of `ratios` and a distribution-free interval for it (order statistics): the k-th
+ * smallest and largest values, k the largest with P(Binomial(n, ½) < k) ≤ 2.5 %, so that the
+ * interval holds the true median with probability `coverage` ≥ 95 %. With fewer than 6 values no
+ * such k exists: the interval is then the whole range, and its coverage (1 − 2^(1−n)) is lower.
+ */
+export function medianInterval(ratios: readonly number[]): MedianInterval {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const n = sorted.length;
+  let k = 0;
+  let below = 0; // P(Binomial(n, ½) ≤ k − 1)
+  let term = 0.5 ** n; // P(Binomial(n, ½) = k)
+  while (k < n / 2 && below + term <= 0.025) {
+    below += term;
+    term = (term * (n - k)) / (k + 1);
+    k++;
+  }
+  const outside = k === 0 ? 0.5 ** n : below; // P(the true median is below the interval)
+  const lowIndex = Math.max(k - 1, 0);
+  return {
+    median: round(median(sorted), 3),
+    low: round(sorted[lowIndex]!, 3),
+    high: round(sorted[n - 1 - lowIndex]!, 3),
+    n,
+    coverage: round(1 - 2 * outside, 3),
+  };
 }

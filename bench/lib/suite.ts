@@ -2,10 +2,16 @@
 // hands its result to bench/run.ts over IPC; run directly, it prints the result as JSON.
 export interface SuiteOptions {
   quick: boolean;
+  /**
+   * `--pair`: time only the contenders of the suite's target ratio, nothing else. bench/run.ts
+   * runs such processes several times after the full suite: how fast a process runs the same code
+   * varies from process to process, so the target is the median of their ratios.
+   */
+  pair: boolean;
 }
 
 export function suiteOptions(): SuiteOptions {
-  return { quick: process.argv.includes('--quick') };
+  return { quick: process.argv.includes('--quick'), pair: process.argv.includes('--pair') };
 }
 
 export function runSuite(name: string, body: (options: SuiteOptions) => Promise<unknown> | unknown): void {

@@ -13,14 +13,30 @@ import {
   type UnitInputs,
 } from '../lib/experiments.js';
 import { loadPlanoutJs, type PjsExperiment } from '../lib/planoutjs.js';
-import { compare, range, round, type Contender } from '../lib/stats.js';
+import { compare, range, round, rounded, type Contender } from '../lib/stats.js';
 import { progress, runSuite } from '../lib/suite.js';
 
-runSuite('assign', ({ quick }) => {
+runSuite('assign', ({ quick, pair }) => {
   const unitCount = quick ? 100_000 : 200_000;
   const rounds = quick ? 3 : 7;
   // Distinct units, far from 0 so they look like real ids.
   const units = range(unitCount, 1_000_000);
+  const indexes = range(unitCount);
+
+  // The floor: only the SHA-1 digests Exp1 needs, over prebuilt (flat) input strings.
+  const hashInputs = units.map((u) => exp1HashInputs(u).map((s) => s.split('').join('')));
+  const sha1Floor: Contender<number> = {
+    name: 'sha1_floor',
+    fn: (i) => {
+      const inputs = hashInputs[i]!;
+      return hash('sha1', inputs[0]!, 'hex').length + hash('sha1', inputs[1]!, 'hex').length + hash('sha1', inputs[2]!, 'hex').length;
+    },
+  };
+  const oursOnIndex: Contender<number> = { name: 'ours', fn: (i) => readOurs(units[i]!) };
+  if (pair) {
+    progress(`assignment, ours and the SHA-1 floor only: ${unitCount} units × ${rounds} rounds`);
+    return { units: unitCount, rounds, ns_per_unit: rounded(compare(indexes, [oursOnIndex, sha1Floor], rounds)) };
+  }
 
   const defaultBuild = planoutJsExp1(loadPlanoutJs('default'));
   const compatBuild = planoutJsExp1(loadPlanoutJs('compat'));
@@ -34,17 +50,6 @@ runSuite('assign', ({ quick }) => {
   const sanity = checkOutputs(units.slice(0, 20_000), defaultBuild, compatBuild);
   progress(`PlanOut.js valid: default ${sanity.default_valid}, compat ${sanity.compat_valid}; compat = ours on ${sanity.compat_agreement * 100}% of ${sanity.sample} units`);
 
-  // The floor: only the SHA-1 digests Exp1 needs, over prebuilt (flat) input strings.
-  const hashInputs = units.map((u) => exp1HashInputs(u).map((s) => s.split('').join('')));
-  const indexes = range(unitCount);
-  const sha1Floor: Contender<number> = {
-    name: 'sha1_floor',
-    fn: (i) => {
-      const inputs = hashInputs[i]!;
-      return hash('sha1', inputs[0]!, 'hex').length + hash('sha1', inputs[1]!, 'hex').length + hash('sha1', inputs[2]!, 'hex').length;
-    },
-  };
-  const oursOnIndex: Contender<number> = { name: 'ours', fn: (i) => readOurs(units[i]!) };
   const compat = readPlanoutJs(compatBuild);
   const def = readPlanoutJs(defaultBuild);
   const oursNoExposure: Contender<number> = {
@@ -93,8 +98,8 @@ runSuite('assign', ({ quick }) => {
   return {
     units: unitCount,
     rounds,
-    ns_per_unit: Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, round(v, 1)])),
-    growth_ns_per_unit_by_params: Object.fromEntries(Object.entries(growth).map(([k, v]) => [k, round(v, 1)])),
+    ns_per_unit: rounded(ns),
+    growth_ns_per_unit_by_params: rounded(growth),
     growth_ns_per_param: Object.fromEntries(Object.entries(growth).map(([k, v]) => [k, round(v / Number(k), 1)])),
     sanity,
   };

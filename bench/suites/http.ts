@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { median, round } from '../lib/stats.js';
+import { median, medianInterval, round, type MedianInterval } from '../lib/stats.js';
 import { progress, runSuite } from '../lib/suite.js';
 import type { ServerConfig } from '../http/server.js';
 
@@ -171,34 +171,6 @@ async function pairedBlock(
   }
 }
 
-/**
- * The median of `ratios` and a distribution-free interval for it (order statistics): the k-th
- * smallest and largest values, k the largest with P(Binomial(n, ½) < k) ≤ 2.5 %, so that the
- * interval holds the true median with probability `coverage` ≥ 95 %. With fewer than 6 values no
- * such k exists: the interval is then the whole range, and its coverage (1 − 2^(1−n)) is lower.
- */
-export function medianInterval(ratios: readonly number[]): { median: number; low: number; high: number; n: number; coverage: number } {
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const n = sorted.length;
-  let k = 0;
-  let below = 0; // P(Binomial(n, ½) ≤ k − 1)
-  let term = 0.5 ** n; // P(Binomial(n, ½) = k)
-  while (k < n / 2 && below + term <= 0.025) {
-    below += term;
-    term = (term * (n - k)) / (k + 1);
-    k++;
-  }
-  const outside = k === 0 ? 0.5 ** n : below; // P(the true median is below the interval)
-  const lowIndex = Math.max(k - 1, 0);
-  return {
-    median: round(median(sorted), 3),
-    low: round(sorted[lowIndex]!, 3),
-    high: round(sorted[n - 1 - lowIndex]!, 3),
-    n,
-    coverage: round(1 - 2 * outside, 3),
-  };
-}
-
 async function openFeatureLoadable(): Promise<string | undefined> {
   if (process.env.BENCH_OPENFEATURE_CORE) return undefined;
   try {
@@ -282,7 +254,7 @@ runSuite('http', async ({ quick }) => {
     rps_runs: loads.map((r) => Math.round(r.rps)),
   });
   const summary: Record<string, RouteSummary> = {};
-  const pairedRatios: Record<string, ReturnType<typeof medianInterval> & { blocks: number[] }> = {};
+  const pairedRatios: Record<string, MedianInterval & { blocks: number[] }> = {};
   for (const adapter of adapters) {
     for (const route of PAIRED_ROUTES) {
       const key = `${adapter}.${route}`;

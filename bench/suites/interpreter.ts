@@ -6,10 +6,10 @@ import { BernoulliTrial, UniformChoice, WeightedChoice } from '../../src/core/op
 import { deepCopy, type PlanoutValue } from '../../src/core/values.js';
 import { EXP1_PARAMS, EXP1_SCRIPT, Exp1, readOurs } from '../lib/experiments.js';
 import { loadPlanoutJs } from '../lib/planoutjs.js';
-import { compare, range, round } from '../lib/stats.js';
+import { compare, range, round, rounded, type Contender } from '../lib/stats.js';
 import { progress, runSuite } from '../lib/suite.js';
 
-runSuite('interpreter', ({ quick }) => {
+runSuite('interpreter', ({ quick, pair }) => {
   const unitCount = quick ? 50_000 : 100_000;
   const rounds = quick ? 3 : 7;
   const units = range(unitCount, 1_000_000);
@@ -18,6 +18,18 @@ runSuite('interpreter', ({ quick }) => {
   // it gets its own copy, so the InterpretedExperiment contender runs the script as written.
   const rawScript = deepCopy(script);
   const Interpreted = InterpretedExperiment.define({ script, name: 'Exp1' });
+  const native: Contender<number> = { name: 'native_experiment', fn: readOurs };
+  const interpreted: Contender<number> = {
+    name: 'interpreted_experiment',
+    fn: (userid) => {
+      const exp = new Interpreted({ userid });
+      return (exp.get('group_size') as number) + (exp.get('specific_goal') as number) + (exp.get('ratings_goal') as number);
+    },
+  };
+  if (pair) {
+    progress(`interpreter, the native and the interpreted experiment only: ${unitCount} units × ${rounds} rounds`);
+    return { units: unitCount, rounds, ns_per_unit: rounded(compare(units, [native, interpreted], rounds)) };
+  }
   const pjsDefault = loadPlanoutJs('default');
   const pjsCompat = loadPlanoutJs('compat');
 
@@ -38,14 +50,8 @@ runSuite('interpreter', ({ quick }) => {
   const ns = compare(
     units,
     [
-      { name: 'native_experiment', fn: readOurs },
-      {
-        name: 'interpreted_experiment',
-        fn: (userid) => {
-          const exp = new Interpreted({ userid });
-          return (exp.get('group_size') as number) + (exp.get('specific_goal') as number) + (exp.get('ratings_goal') as number);
-        },
-      },
+      native,
+      interpreted,
       {
         name: 'native_assignment',
         fn: (userid) => {
@@ -84,7 +90,7 @@ runSuite('interpreter', ({ quick }) => {
   return {
     units: unitCount,
     rounds,
-    ns_per_unit: Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, round(v, 1)])),
+    ns_per_unit: rounded(ns),
     agreement: {
       sample: sample.length,
       interpreter_vs_native: round(sameAsNative / sample.length, 4),
