@@ -17,8 +17,8 @@ const SUITES = ['assign', 'interpreter', 'namespace', 'hostile', 'log', 'definit
 
 /**
  * In-process suites whose target ratio is timed again in more processes, each timing only the
- * ratio's two contenders (`--pair`): on a busy machine the same code runs up to 40 % faster in one
- * process than in the next, so one process's ratio says little. The target is the median of the
+ * ratio's two contenders (`--pair`): on a busy machine the same code's ratio moved by up to 40 % from
+ * one process to the next, so one process's ratio says little. The target is the median of the
  * processes' ratios, with its interval, as the HTTP suite's is the median of its blocks.
  */
 const PAIRED_SUITES: Record<string, { ratio: string; numerator: string; denominator: string }> = {
