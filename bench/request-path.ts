@@ -1,12 +1,17 @@
-// Diagnostic: this library's CPU per request of the bench's Fastify @Param route, without HTTP.
+// Diagnostic: this library's CPU per request of the bench's @Param route, without HTTP.
 // Runs what Nest runs for one request of the bench's PlanoutController (bench/http/planout-route.ts: the global
 // interceptor, then the three @Param factories, each with its own ExecutionContextHost) in a
 // loop, and drains the exposures every 64 requests (JSON-lines sink, default cache, SRM on);
 // a "baseline" loop allocates the same request objects and contexts and runs nothing of ours.
 // Fast and far less noisy than an HTTP A/B (bench/http-ab.mjs), which decides in the end.
-// Usage (after `npx tsc -p tsconfig.bench.json`): node dist-bench/bench/request-path.js [requests=200000] [rounds=7]
+// Requests are shaped as Fastify's (a raw Node request inside a request object) or, with `express`, as
+// Express 5's (a Node request whose prototype is the app's `request`, its query a getter parsing `url`).
+// Usage (after `npx tsc -p tsconfig.bench.json`):
+//   node dist-bench/bench/request-path.js [requests=200000] [rounds=7] [fastify|express] [loops=baseline,floor_ids,ours]
+// One loop alone (`ours`) suits a heap or CPU profile (--heap-prof, --cpu-prof) of that path only.
 import 'reflect-metadata';
 import { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +35,8 @@ interface CustomParam {
 
 const requests = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 7);
+const shape = process.argv[4] ?? 'fastify';
+if (shape !== 'fastify' && shape !== 'express') throw new Error(`request shape must be fastify or express, not ${shape}`);
 const dir = mkdtempSync(join(tmpdir(), 'planout-request-path-'));
 
 async function main(): Promise<void> {
@@ -73,10 +80,16 @@ async function main(): Promise<void> {
   const socket = new Socket();
   let unit = 0;
 
-  /** One request's objects as Fastify and Nest make them (a raw Node request, a Fastify-like request, a context per call). */
-  const request = () => {
+  // Express has no type declarations here; only its app's request prototype is used.
+  const express = createRequire(import.meta.url)('express') as () => { request: object };
+  const expressRequest = express().request;
+  /** One request's objects as Fastify (a raw Node request, a Fastify-like request) or Express makes them. */
+  const request = (): object => {
     const raw = new IncomingMessage(socket);
-    return { raw, query: { u: String((unit++ * 7919) % 1_000_000) } };
+    const u = String((unit++ * 7919) % 1_000_000);
+    if (shape === 'fastify') return { raw, query: { u } };
+    raw.url = `/r?u=${u}`;
+    return Object.setPrototypeOf(raw, expressRequest) as object;
   };
   const host = (req: object) => {
     const ctx = new ExecutionContextHost([req, undefined, undefined], PlanoutController, handler);
@@ -119,23 +132,27 @@ async function main(): Promise<void> {
       return sink;
     },
   };
-  const times: Record<keyof typeof loops, number[]> = { baseline: [], floor_ids: [], ours: [] };
+  const chosen = (process.argv[5]?.split(',') ?? Object.keys(loops)) as Array<keyof typeof loops>;
+  for (const name of chosen) if (!(name in loops)) throw new Error(`no loop ${name}: choose among ${Object.keys(loops).join(', ')}`);
+  const times: Partial<Record<keyof typeof loops, number[]>> = {};
   for (let round = 0; round < rounds; round++) {
-    for (const name of Object.keys(loops) as Array<keyof typeof loops>) {
+    for (const name of chosen) {
       const start = process.hrtime.bigint();
       await loops[name]();
-      times[name].push(Number(process.hrtime.bigint() - start) / requests);
+      (times[name] ??= []).push(Number(process.hrtime.bigint() - start) / requests);
       await dispatcher.whenIdle();
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const base = median(times.baseline);
-  const ours = median(times.ours);
-  const floorIds = median(times.floor_ids);
+  const base = times.baseline === undefined ? undefined : median(times.baseline);
+  const over = (name: 'floor_ids' | 'ours'): string =>
+    times[name] === undefined ? '' : `, ${name} ${(median(times[name]) - (base ?? 0)).toFixed(0)} ns`;
   console.log(
-    `baseline ${base.toFixed(0)} ns/request; over it, the floor with ids ${(floorIds - base).toFixed(0)} ns, ours ${(ours - base).toFixed(0)} ns`,
+    base === undefined
+      ? `${shape} (no baseline loop): per request${over('floor_ids')}${over('ours')}`
+      : `${shape}: baseline ${base.toFixed(0)} ns/request; over it${over('floor_ids')}${over('ours')}`,
   );
-  console.log(`  rounds (ours): ${times.ours.map((t) => t.toFixed(0)).join(' ')}`);
+  if (times.ours !== undefined) console.log(`  rounds (ours): ${times.ours.map((t) => t.toFixed(0)).join(' ')}`);
   await app.close();
   floorInterceptor.onApplicationShutdown();
 }
