@@ -129,4 +129,54 @@ describe('Redis unreachable (real Nest app, real Redis through a proxy)', () => 
     for (const unit of after) expect(count(unit)).toBe(1);
     expect(metrics.snapshot().cacheErrors).toBe(errorsBefore);
   });
+
+  it('as Redis returns, a marked key reads as seen or the miss is counted: never a silent duplicate', async () => {
+    const metrics = new PlanoutMetrics();
+    const cache = createRedisExposureCache({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      keyPrefix: `${prefix}${randomUUID()}:`,
+      connectTimeoutMs: 200,
+      operationTimeoutMs: 200,
+      reconnectMaxDelayMs: 20,
+      metrics,
+      logger: new CapturingLogger(),
+    });
+    try {
+      await waitConnected(cache);
+      const keys = Array.from({ length: 20 }, (_, i) => `marked-${i}`);
+      await Promise.all(keys.map((key) => cache.mark(key)));
+      expect(await Promise.all(keys.map((key) => cache.has(key)))).toEqual(keys.map(() => true));
+      expect(metrics.snapshot().cacheErrors).toBe(0);
+      let misses = 0;
+      let counted = 0;
+      let seen = 0;
+      for (let cycle = 0; cycle < 5; cycle++) {
+        await proxy.down();
+        await until(() => !cache.connected, 10_000);
+        await proxy.up();
+        // Ask for every key, over and over, from before the client reconnects until it has answered for a while:
+        // each "not seen" must be a failure the metrics counted, or the exposure would be logged twice unnoticed.
+        let answeredSince: number | undefined;
+        const deadline = Date.now() + 10_000;
+        while (answeredSince === undefined || Date.now() - answeredSince < 300) {
+          if (Date.now() > deadline) throw new Error(`cycle ${cycle}: Redis did not answer again within 10 s (connected ${cache.connected}, misses ${misses}, counted ${counted}, seen ${seen}, errors ${metrics.snapshot().cacheErrors}, last ${cache.lastError?.message})`);
+          const errorsBefore = metrics.snapshot().cacheErrors;
+          const answers = await Promise.all(keys.map((key) => cache.has(key)));
+          const missed = answers.filter((answer) => !answer).length;
+          misses += missed;
+          counted += Math.min(missed, metrics.snapshot().cacheErrors - errorsBefore);
+          seen += answers.length - missed;
+          if (missed === 0) answeredSince ??= Date.now();
+          // Offline calls fail in microtasks only: let the client's timers and socket run between rounds.
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      }
+      // The test saw both sides of the return: misses while Redis was unreachable, answers after.
+      expect(misses).toBeGreaterThan(0);
+      expect(seen).toBeGreaterThan(0);
+      expect(counted).toBe(misses);
+    } finally {
+      await cache.close();
+    }
+  });
 });
