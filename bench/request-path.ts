@@ -97,10 +97,26 @@ async function main(): Promise<void> {
     return ctx;
   };
 
+  // BENCH_COOL_KB (diagnostic): before each request, read this many KB of a 32 MB array (a new
+  // stretch each time), as a server's other work evicts the CPU caches between two requests; the
+  // baseline reads the same, so what a loop costs over it is what the request's code and data
+  // cost from cold caches.
+  const coolLines = Math.floor((Number(process.env.BENCH_COOL_KB ?? 0) * 1024) / 64);
+  const coolArea = new Float64Array(coolLines > 0 ? (32 << 20) / 8 : 0);
+  let coolAt = 0;
+  let cooled = 0;
+  const cool = (): void => {
+    for (let line = 0; line < coolLines; line++) {
+      cooled += coolArea[coolAt]!;
+      coolAt = (coolAt + 8) % coolArea.length;
+    }
+  };
+
   const loops = {
     baseline: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
+        cool();
         const req = request();
         host(req);
         for (let p = 0; p < params.length; p++) sink += host(req) === undefined ? 1 : 0;
@@ -111,6 +127,7 @@ async function main(): Promise<void> {
     floor_ids: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
+        cool();
         const req = request();
         floorInterceptor.intercept(host(req), next as never);
         sink += Object.getOwnPropertySymbols(req).length;
@@ -121,6 +138,7 @@ async function main(): Promise<void> {
     ours: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
+        cool();
         const req = request();
         interceptor.intercept(host(req), next as never);
         for (let p = 0; p < params.length; p++) sink += params[p]!.factory(params[p]!.data, host(req)) as number;
@@ -153,6 +171,7 @@ async function main(): Promise<void> {
       : `${shape}: baseline ${base.toFixed(0)} ns/request; over it${over('floor_ids')}${over('ours')}`,
   );
   if (times.ours !== undefined) console.log(`  rounds (ours): ${times.ours.map((t) => t.toFixed(0)).join(' ')}`);
+  if (coolLines > 0) console.log(`  cooled before each request: ${coolLines * 64} bytes read (sum ${cooled})`);
   await app.close();
   floorInterceptor.onApplicationShutdown();
 }
