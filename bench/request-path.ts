@@ -8,7 +8,7 @@
 // Express 5's (a Node request whose prototype is the app's `request`, its query a getter parsing `url`).
 // Usage (after `npx tsc -p tsconfig.bench.json`):
 //   node dist-bench/bench/request-path.js [requests=200000] [rounds=7] [fastify|express] [loops=baseline,floor_ids,ours]
-// One loop alone (`ours`) suits a heap or CPU profile (--heap-prof, --cpu-prof) of that path only.
+// One loop alone (`ours`) suits a profile of that path only: CPU (--cpu-prof) or allocations (bench/alloc-profile.mjs).
 import 'reflect-metadata';
 import { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';

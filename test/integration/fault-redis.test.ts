@@ -159,7 +159,10 @@ describe('Redis unreachable (real Nest app, real Redis through a proxy)', () => 
         let answeredSince: number | undefined;
         const deadline = Date.now() + 10_000;
         while (answeredSince === undefined || Date.now() - answeredSince < 300) {
-          if (Date.now() > deadline) throw new Error(`cycle ${cycle}: Redis did not answer again within 10 s (connected ${cache.connected}, misses ${misses}, counted ${counted}, seen ${seen}, errors ${metrics.snapshot().cacheErrors}, last ${cache.lastError?.message})`);
+          if (Date.now() > deadline) {
+            const state = `connected ${cache.connected}, misses ${misses}, counted ${counted}, last error ${cache.lastError?.message}`;
+            throw new Error(`cycle ${cycle}: Redis did not answer again within 10 s (${state})`);
+          }
           const errorsBefore = metrics.snapshot().cacheErrors;
           const answers = await Promise.all(keys.map((key) => cache.has(key)));
           const missed = answers.filter((answer) => !answer).length;
