@@ -37,18 +37,23 @@ afterAll(async () => {
   admin.destroy();
 });
 
-async function start() {
-  const metrics = new PlanoutMetrics();
-  const sink = new InMemorySink();
-  const cache = createRedisExposureCache({
+/** A Redis cache through the proxy, under its own key prefix, with short bounds so outages show fast. */
+function proxiedCache(metrics: PlanoutMetrics, reconnectMaxDelayMs = 100): RedisExposureCache {
+  return createRedisExposureCache({
     url: `redis://127.0.0.1:${proxy.port}`,
     keyPrefix: `${prefix}${randomUUID()}:`,
     connectTimeoutMs: 200,
     operationTimeoutMs: 200,
-    reconnectMaxDelayMs: 100,
+    reconnectMaxDelayMs,
     metrics,
     logger: new CapturingLogger(),
   });
+}
+
+async function start() {
+  const metrics = new PlanoutMetrics();
+  const sink = new InMemorySink();
+  const cache = proxiedCache(metrics);
   const started = await startFaultApp({ metrics, logSink: sink, exposureCache: cache });
   app = started.app;
   const dispatcher = app.get(ExposureDispatcher);
@@ -132,15 +137,7 @@ describe('Redis unreachable (real Nest app, real Redis through a proxy)', () => 
 
   it('as Redis returns, a marked key reads as seen or the miss is counted: never a silent duplicate', async () => {
     const metrics = new PlanoutMetrics();
-    const cache = createRedisExposureCache({
-      url: `redis://127.0.0.1:${proxy.port}`,
-      keyPrefix: `${prefix}${randomUUID()}:`,
-      connectTimeoutMs: 200,
-      operationTimeoutMs: 200,
-      reconnectMaxDelayMs: 20,
-      metrics,
-      logger: new CapturingLogger(),
-    });
+    const cache = proxiedCache(metrics, 20);
     try {
       await waitConnected(cache);
       const keys = Array.from({ length: 20 }, (_, i) => `marked-${i}`);
