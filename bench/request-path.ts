@@ -105,12 +105,6 @@ async function main(): Promise<void> {
   const coolArea = new Float64Array(coolLines > 0 ? (32 << 20) / 8 : 0);
   let coolAt = 0;
   let cooled = 0;
-  const cool = (): void => {
-    for (let line = 0; line < coolLines; line++) {
-      cooled += coolArea[coolAt]!;
-      coolAt = (coolAt + 8) % coolArea.length;
-    }
-  };
 
   // BENCH_COOL_CODE (diagnostic): before each request, also run this many distinct generated
   // functions (about 2 KB of machine code each, optimized before the rounds), as a server's HTTP
@@ -123,8 +117,12 @@ async function main(): Promise<void> {
     return new Function('seed', body + 'return x;') as (seed: number) => number;
   });
   for (let w = 0; w < 20_000; w++) for (const fn of coolCode) cooled += fn(w);
-  const coolAll = (): void => {
-    cool();
+  /** Both coolings (each is off unless its variable is set), before every request of every loop. */
+  const cool = (): void => {
+    for (let line = 0; line < coolLines; line++) {
+      cooled += coolArea[coolAt]!;
+      coolAt = (coolAt + 8) % coolArea.length;
+    }
     for (let f = 0; f < coolCode.length; f++) cooled += coolCode[f]!(f);
   };
 
@@ -137,7 +135,7 @@ async function main(): Promise<void> {
     baseline: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
-        coolAll();
+        cool();
         const req = request();
         host(req);
         for (let p = 0; p < params.length; p++) sink += host(req) === undefined ? 1 : 0;
@@ -148,7 +146,7 @@ async function main(): Promise<void> {
     floor_ids: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
-        coolAll();
+        cool();
         const req = request();
         floorInterceptor.intercept(host(req), next as never);
         sink += Object.getOwnPropertySymbols(req).length;
@@ -159,7 +157,7 @@ async function main(): Promise<void> {
     ours: async (): Promise<number> => {
       let sink = 0;
       for (let i = 0; i < requests; i++) {
-        coolAll();
+        cool();
         const req = request();
         interceptor.intercept(host(req), next as never);
         for (let p = 0; p < params.length; p++) sink += params[p]!.factory(params[p]!.data, host(req)) as number;
