@@ -9,7 +9,7 @@
 // bench/suites/http.ts compares the PlanOut route with both; the server checks their draws
 // against Exp1, and their ids against the library's, before it listens.
 import { openSync, write, closeSync } from 'node:fs';
-import { Controller, Get, Injectable, Query, Req, type CallHandler, type DynamicModule, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
+import { Controller, createParamDecorator, Get, Injectable, Query, Req, type CallHandler, type DynamicModule, type ExecutionContext, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { asciiPrefixBytes, hash60Mod, hash60OfText, hash60UnitFloat } from '../../src/core/hash.js';
@@ -110,7 +110,28 @@ class FloorLog {
   }
 }
 
-export function floorApp(logFile: string, checksum: string, ids = false): DynamicModule {
+/**
+ * Diagnostic (`floor_ids_params`): one of the floor's params, read in the handler through a custom
+ * param decorator as the `@Param` route reads each of its three, so Nest runs its per-param
+ * machinery (an ExecutionContextHost and a factory call per param) for the floor too.
+ */
+const FloorParam = createParamDecorator((key: keyof Exp1Params, context: ExecutionContext) => context.switchToHttp().getRequest<FloorRequest>()[FLOOR_PARAMS]![key]);
+
+@Controller()
+class FloorParamsController {
+  @Get('r')
+  r(
+    @Query('u') u: string,
+    @FloorParam('group_size') group_size: number,
+    @FloorParam('specific_goal') specific_goal: number,
+    @FloorParam('ratings_goal') ratings_goal: number,
+  ): Exp1Params & { u: string } {
+    return { u, group_size, specific_goal, ratings_goal };
+  }
+}
+
+/** The floor route (with `ids`, the floor with record ids); `customParams` reads its params as {@link FloorParamsController} does. */
+export function floorApp(logFile: string, checksum: string, ids = false, customParams = false): DynamicModule {
   const log = new FloorLog(logFile);
   const exposed = new Set<string>();
   // Records are serialized off the request path, in batches every 5 ms, as the library does:
@@ -166,5 +187,5 @@ export function floorApp(logFile: string, checksum: string, ids = false): Dynami
     }
   }
 
-  return { module: class FloorApp {}, controllers: [FloorController], providers: [{ provide: APP_INTERCEPTOR, useClass: FloorInterceptor }] };
+  return { module: class FloorApp {}, controllers: [customParams ? FloorParamsController : FloorController], providers: [{ provide: APP_INTERCEPTOR, useClass: FloorInterceptor }] };
 }

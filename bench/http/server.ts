@@ -12,7 +12,7 @@ import { Exp1, PlanoutController, userInputs, type Exp1Params, type UserInputs }
 
 export interface ServerConfig {
   adapter: 'express' | 'fastify';
-  variant: 'bare' | 'noop' | 'floor' | 'floor_ids' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
+  variant: 'bare' | 'noop' | 'floor' | 'floor_ids' | 'floor_ids_params' | 'planout' | 'openfeature' | 'planout_noread' | 'planout_manual' | 'planout_async';
   /** Registered experiments (Exp1 plus fillers); planout variant only. */
   experiments: number;
   /** Where the default JSON-lines sink writes (a temp dir the suite deletes). */
@@ -110,7 +110,8 @@ async function appModule(): Promise<DynamicModule> {
         controllers: [config.variant === 'planout' || config.variant === 'planout_async' ? PlanoutController : config.variant === 'planout_manual' ? ManualExposureController : BareController],
       };
     case 'floor':
-    case 'floor_ids': {
+    case 'floor_ids':
+    case 'floor_ids_params': {
       const { floorApp, floorExp1, floorExposureId } = await import('./floor-app.js');
       const { exposureRecordId } = await import('../../src/nest/record-id.js');
       const { Exp1: CoreExp1 } = await import('../lib/experiments.js');
@@ -130,7 +131,8 @@ async function appModule(): Promise<DynamicModule> {
         const record = { name: 'Exp1', salt: 'Exp1', inputs: { userid }, params, event: 'exposure', time: 0, checksum };
         if (floorExposureId(userid, params, checksum) !== exposureRecordId(record)) throw new Error(`floor record id differs from ours for unit ${u}`);
       }
-      return floorApp(config.logFile, checksum, config.variant === 'floor_ids');
+      // floor_ids_params (diagnostic, bench/http-ab.mjs): the floor with ids, its params read through three custom param decorators.
+      return floorApp(config.logFile, checksum, config.variant !== 'floor', config.variant === 'floor_ids_params');
     }
     case 'openfeature':
       // Imported only here: @openfeature/server-sdk needs its peer @openfeature/core.
