@@ -20,6 +20,11 @@ const seconds = Number(secondsArg);
 /** CPU time per sample, in µs (`perf record -e cpu-clock -c` takes nanoseconds). */
 const SAMPLE_US = 500;
 mkdirSync(outDir, { recursive: true });
+try {
+  execFileSync('perf', ['--version'], { stdio: 'ignore' });
+} catch {
+  throw new Error('perf-http needs Linux perf on the PATH (Debian: apt-get install linux-perf)');
+}
 
 /** What a symbol is: which package's JavaScript, or which part of the runtime. */
 function category(dso, symbol) {
