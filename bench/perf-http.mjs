@@ -12,6 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { frameworkPackage } from './js-package.mjs';
 import { loadRoute, startRouteServer } from './route-load.mjs';
 
 const [adapter = 'express', variantsArg = 'floor_ids,planout', secondsArg = '6', outDir = '/tmp/planout-perf-http', symbolsArg = '25'] =
@@ -31,10 +32,8 @@ function category(dso, symbol) {
   if (symbol.startsWith('JS:')) {
     if (/\/src\/(core|nest)\//.test(symbol)) return 'js: this library';
     if (/\/bench\/http\//.test(symbol)) return 'js: the bench app (floor, route)';
-    if (symbol.includes('@nestjs/')) return 'js: nest';
-    if (symbol.includes('/rxjs/')) return 'js: rxjs';
-    if (symbol.includes('fastify') || symbol.includes('find-my-way') || symbol.includes('avvio')) return 'js: fastify';
-    if (/\/(express|router|parseurl|content-type|etag|send|qs|mime-types|on-finished|finalhandler|body-parser)\//.test(symbol)) return 'js: express';
+    const framework = frameworkPackage(symbol);
+    if (framework !== undefined) return `js: ${framework}`;
     if (symbol.includes(' node:')) return 'js: node';
     return 'js: other';
   }

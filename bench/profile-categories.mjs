@@ -3,6 +3,7 @@
 // Usage: node bench/profile-categories.mjs file.cpuprofile [requests]
 // With `requests` (how many requests the profiled process served) it also prints µs per request.
 import { readFileSync } from 'node:fs';
+import { frameworkPackage } from './js-package.mjs';
 
 const [file, requestsArg] = process.argv.slice(2);
 const profile = JSON.parse(readFileSync(file, 'utf8'));
@@ -17,10 +18,8 @@ function category(node) {
   if (url === '') return `native: ${functionName || '(anonymous)'}`;
   const ours = /\/src\/(core|nest)\/(.+)\.js$/.exec(url);
   if (ours) return `ours: ${ours[1]}/${ours[2]}`;
-  if (url.includes('/@nestjs/')) return 'nest';
-  if (/\/(fastify|find-my-way|light-my-request|avvio|@fastify)\//.test(url)) return 'fastify';
-  if (/\/(express|router|body-parser|finalhandler|send|qs)\//.test(url)) return 'express';
-  if (url.includes('/rxjs/')) return 'rxjs';
+  const framework = frameworkPackage(url);
+  if (framework !== undefined) return framework;
   if (url === 'node:internal/crypto/hash') return 'node: crypto hash';
   if (url.startsWith('node:internal/http') || url.startsWith('node:_http')) return 'node: http';
   if (url.startsWith('node:')) return 'node: other';
