@@ -5,8 +5,8 @@ import { appInjectsPlanoutService } from './async-context-detection.js';
 import { MANUAL_EXPOSURE_METADATA } from './planout.constants.js';
 import { PlanoutRegistry } from './planout.registry.js';
 import {
-  attachContext,
   attachedTo,
+  attachState,
   callTarget,
   PlanoutRequestContext,
   registerContextSource,
@@ -16,11 +16,10 @@ import {
 } from './request-context.js';
 
 /**
- * Gives each request its experiment context: attached to the request (for the param
- * decorators) and, when `asyncContext` is on, active in AsyncLocalStorage while the
- * handler runs (for services). Without AsyncLocalStorage the interceptor attaches only
- * itself and the context is built on the first read, so a route that reads no experiment
- * costs one property set. Nothing is assigned here; instances are built when first used.
+ * Gives each request its experiment context: its state attached to the request (for the
+ * param decorators) and, when `asyncContext` is on, active in AsyncLocalStorage while the
+ * handler runs (for services). Nothing is assigned here; instances are built when first
+ * used, so a route that reads no experiment costs one small object and one attach.
  * Guards and exception filters run outside this context.
  */
 @Injectable()
@@ -54,22 +53,23 @@ export class PlanoutInterceptor implements NestInterceptor, PlanoutContextSource
     if (key !== undefined) {
       // GraphQL runs the interceptor for the query and again for every field resolver: one context per request.
       const existing = attachedTo(key);
-      if (existing instanceof RequestState) {
+      if (existing !== undefined) {
         return this.registry.asyncContext ? runInContext(new PlanoutRequestContext(existing, input, context), () => next.handle()) : next.handle();
       }
       if (!this.registry.asyncContext) {
-        if (existing === undefined) attachContext(key, this);
+        // Only the state: the param decorators read through it, each with its own call's input.
+        attachState(key, new RequestState(this.registry, this.autoExposureFor(context)));
         return next.handle();
       }
     }
     // Async context on, or a call without an object to attach to (a WebSocket message of a primitive).
     const created = PlanoutRequestContext.start(this.registry, input, context, this.autoExposureFor(context));
-    if (key !== undefined) attachContext(key, created.state);
+    if (key !== undefined) attachState(key, created.state);
     // Nest binds the handler's async scope when handle() is called, so run() around it suffices.
     return runInContext(created, () => next.handle());
   }
 
-  /** The context of a call, built on its first read (the lazy path). */
+  /** The context of a call that no interceptor ran for (a hybrid app's microservice handler), built on its first read. */
   createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext {
     return PlanoutRequestContext.start(this.registry, input, execution, this.autoExposureFor(execution));
   }

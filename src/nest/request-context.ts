@@ -117,16 +117,10 @@ export class PlanoutRequestContext {
   }
 }
 
-/**
- * Builds a request's context on first use. The interceptor attaches itself to each request
- * in its place, so routes that read no experiment allocate nothing.
- */
+/** Builds the context of a call that no interceptor ran for, on its first read (see {@link registerContextSource}). */
 export interface PlanoutContextSource {
   createContext(input: unknown, execution: ExecutionContext): PlanoutRequestContext;
 }
-
-/** What a request carries: its context's state, or the source that builds the context on first use. */
-type Attached = RequestState | PlanoutContextSource;
 
 // Kept on the raw Node request (the object Express hands out, `req.raw` on Fastify) under a
 // symbol: cheaper than a WeakMap entry per request, and gone with the request. Except where
@@ -136,7 +130,7 @@ type Attached = RequestState | PlanoutContextSource;
 // Either way what is kept is the context's RequestState, which reaches nothing of the request;
 // each call reads through a context made of that state and its own input.
 const CONTEXT = Symbol('nestjs-planout.context');
-const contextsByKey = new WeakMap<object, Attached>();
+const contextsByKey = new WeakMap<object, RequestState>();
 const storage = new AsyncLocalStorage<PlanoutRequestContext>();
 
 /** The key of `request` in the per-request map (`req.raw ?? req`). */
@@ -147,9 +141,9 @@ export function rawRequest(request: object): object {
   return typeof raw === 'object' && raw !== null ? raw : request;
 }
 
-/** Attaches a context's `state` to `request`, or the `source` that builds the context on first use. */
-export function attachContext(request: object, attached: Attached): void {
-  setAttached(rawRequest(request), attached);
+/** Attaches a context's `state` to `key`, a call's key ({@link callTarget}). */
+export function attachState(key: object, state: RequestState): void {
+  setAttached(key, state);
 }
 
 /** A Node request whose prototype was replaced (Express): its context goes in the map. */
@@ -157,15 +151,15 @@ function keptInMap(key: object): boolean {
   return Object.getPrototypeOf(key) !== IncomingMessage.prototype && key instanceof IncomingMessage;
 }
 
-function setAttached(key: object, value: Attached): void {
-  if (keptInMap(key) || !Object.isExtensible(key)) contextsByKey.set(key, value);
-  else (key as { [CONTEXT]?: Attached })[CONTEXT] = value;
+function setAttached(key: object, state: RequestState): void {
+  if (keptInMap(key) || !Object.isExtensible(key)) contextsByKey.set(key, state);
+  else (key as { [CONTEXT]?: RequestState })[CONTEXT] = state;
 }
 
-function getAttached(key: object): Attached | undefined {
+function getAttached(key: object): RequestState | undefined {
   if (keptInMap(key)) return contextsByKey.get(key);
   // Own property only: a request object derived from another must not inherit its context.
-  return Object.hasOwn(key, CONTEXT) ? (key as { [CONTEXT]?: Attached })[CONTEXT] : contextsByKey.get(key);
+  return Object.hasOwn(key, CONTEXT) ? (key as { [CONTEXT]?: RequestState })[CONTEXT] : contextsByKey.get(key);
 }
 
 /** Where one call's state lives and what its inputs resolver receives. */
@@ -216,8 +210,8 @@ export function callTarget(execution: ExecutionContext): CallTarget {
   }
 }
 
-/** What is attached to `key`, if anything: a context's state or the source that builds the context. */
-export function attachedTo(key: object): Attached | undefined {
+/** The context state attached to `key`, if any. */
+export function attachedTo(key: object): RequestState | undefined {
   return getAttached(key);
 }
 
@@ -231,20 +225,15 @@ export function registerContextSource(classes: Iterable<Function>, source: Plano
 }
 
 /**
- * The context of the call behind `execution`: the state attached to its key (built now if
- * only its source was attached) seen with this call's input, else the current async call tree's, else one built now
- * from the handler's app when no interceptor ran for it.
+ * The context of the call behind `execution`: the state attached to its key seen with this
+ * call's input, else the current async call tree's, else one built now from the handler's
+ * app when no interceptor ran for it.
  */
 export function contextOf(execution: ExecutionContext): PlanoutRequestContext | undefined {
   const { key, input } = callTarget(execution);
   if (key !== undefined) {
     const found = getAttached(key);
-    if (found instanceof RequestState) return new PlanoutRequestContext(found, input, execution);
-    if (found !== undefined) {
-      const created = found.createContext(input, execution);
-      setAttached(key, created.state);
-      return created;
-    }
+    if (found !== undefined) return new PlanoutRequestContext(found, input, execution);
   }
   const current = storage.getStore();
   if (current !== undefined) return current;
