@@ -125,7 +125,7 @@ interface PairedRouteBlock {
 /**
  * One block of the target routes of `adapter`: every route's server runs at once, each is
  * warmed up, then each of `rounds` rounds loads every route for `windowS` seconds in turn (in
- * reverse every other round). Each route's window is later divided by the no-op route's window
+ * reverse every other round; block `block` starts with route `block` mod 5). Each route's window is later divided by the no-op route's window
  * of the same round: a slow phase of the machine, which lasts longer than a round (seen as every
  * route losing a third of its req/s for a minute), then moves both sides of the ratio, where
  * routes measured minutes apart each catch it or not.
@@ -141,7 +141,11 @@ async function pairedBlock(
 ): Promise<Record<PairedRoute, PairedRouteBlock>> {
   const servers: Array<{ route: PairedRoute; config: ServerConfig; child: ChildProcess; port: number }> = [];
   try {
-    for (const route of PAIRED_ROUTES) {
+    // The order (of start, warm-up and load) rotates by one route from block to block: routes of
+    // the same work measured ±4 % apart by their place in a fixed order (the floor without ids
+    // below the floor with ids on Express in runs Y to AB), so every route takes every place.
+    const order = PAIRED_ROUTES.map((_, i) => PAIRED_ROUTES[(i + block) % PAIRED_ROUTES.length]!);
+    for (const route of order) {
       // One log file per route: the servers run at the same time.
       const config: ServerConfig = { adapter, variant: route, experiments: 1, logFile: join(dir, `${adapter}-${route}-${block}.jsonl`) };
       servers.push({ route, config, ...(await startServer(config)) });
