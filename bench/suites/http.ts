@@ -141,9 +141,10 @@ async function pairedBlock(
 ): Promise<Record<PairedRoute, PairedRouteBlock>> {
   const servers: Array<{ route: PairedRoute; config: ServerConfig; child: ChildProcess; port: number }> = [];
   try {
-    // The order (of start, warm-up and load) rotates by one route from block to block: routes of
-    // the same work measured ±4 % apart by their place in a fixed order (the floor without ids
-    // below the floor with ids on Express in runs Y to AB), so every route takes every place.
+    // The order (of start, warm-up and load) rotates by one route from block to block, so every
+    // route takes every place: a place sets the gap between a route's two windows (back to back
+    // for the last), and a server loaded again sooner serves faster. In one fixed order the floor
+    // without ids measured below the floor with ids on Express (runs Y to AB; bench/README.md).
     const order = PAIRED_ROUTES.map((_, i) => PAIRED_ROUTES[(i + block) % PAIRED_ROUTES.length]!);
     for (const route of order) {
       // One log file per route: the servers run at the same time.
