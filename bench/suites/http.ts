@@ -125,10 +125,11 @@ interface PairedRouteBlock {
 /**
  * One block of the target routes of `adapter`: every route's server runs at once, each is
  * warmed up, then each of `rounds` rounds loads every route for `windowS` seconds in turn (in
- * reverse every other round; block `block` starts with route `block` mod 5). Each route's window is later divided by the no-op route's window
- * of the same round: a slow phase of the machine, which lasts longer than a round (seen as every
- * route losing a third of its req/s for a minute), then moves both sides of the ratio, where
- * routes measured minutes apart each catch it or not.
+ * reverse every other round; block `block` starts with route `block` mod 5). Each route's window
+ * is later divided by the no-op route's window of the same round: a slow phase of the machine,
+ * which lasts longer than a round (seen as every route losing a third of its req/s for a
+ * minute), then moves both sides of the ratio, where routes measured minutes apart each catch
+ * it or not.
  */
 async function pairedBlock(
   adapter: ServerConfig['adapter'],
