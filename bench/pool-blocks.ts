@@ -61,6 +61,8 @@ for (const source of sources) {
 
 const runs = [...blocks.keys()].filter((run) => only === undefined || only.includes(run)).sort();
 if (runs.length === 0) throw new Error(`no blocks of runs ${only?.join(', ')}`);
+/** `a` over `b` block by block (both over the same no-op route in a block: their quotient is a over b in that block). */
+const quotients = (a: number[], b: number[]): number[] => a.map((x, i) => x / b[i]!);
 const format = (xs: number[]): string => {
   const m = medianInterval(xs);
   return `${m.median.toFixed(3)} (${m.low.toFixed(3)}–${m.high.toFixed(3)}, ${m.n} blocks, ${(m.coverage * 100).toFixed(1)} %)`;
@@ -77,8 +79,7 @@ for (const adapter of ADAPTERS) {
     }
     all.ours.push(...ours);
     all['floor with ids'].push(...floor);
-    // Both over the same no-op route in the same block: their quotient is ours over the floor in that block.
-    for (let i = 0; i < ours.length; i++) oursOverFloor.push(ours[i]! / floor[i]!);
+    oursOverFloor.push(...quotients(ours, floor));
   }
   console.log(`${adapter}, ours / no-op:            ${format(all.ours)}`);
   console.log(`${adapter}, floor with ids / no-op:  ${format(all['floor with ids'])}`);
@@ -96,10 +97,8 @@ for (const adapter of ADAPTERS) {
     const ids = series.get(`${adapter}, floor with ids`)!;
     if (floor.length !== ours.length) throw new Error(`run ${run}: ${adapter} needs as many blocks of the floor as of ours`);
     floorOverNoop.push(...floor);
-    for (let i = 0; i < floor.length; i++) {
-      oursOverPlainFloor.push(ours[i]! / floor[i]!);
-      idsOverPlainFloor.push(ids[i]! / floor[i]!);
-    }
+    oursOverPlainFloor.push(...quotients(ours, floor));
+    idsOverPlainFloor.push(...quotients(ids, floor));
   }
   console.log(`${adapter}, runs with the floor without ids: ${withFloor.join(', ')}`);
   console.log(`${adapter}, floor / no-op:                 ${format(floorOverNoop)}`);

@@ -141,22 +141,20 @@ export function rawRequest(request: object): object {
   return typeof raw === 'object' && raw !== null ? raw : request;
 }
 
-/** Attaches a context's `state` to `key`, a call's key ({@link callTarget}). */
-export function attachState(key: object, state: RequestState): void {
-  setAttached(key, state);
-}
 
 /** A Node request whose prototype was replaced (Express): its context goes in the map. */
 function keptInMap(key: object): boolean {
   return Object.getPrototypeOf(key) !== IncomingMessage.prototype && key instanceof IncomingMessage;
 }
 
-function setAttached(key: object, state: RequestState): void {
+/** Attaches a context's `state` to `key`, a call's key ({@link callTarget}). */
+export function attachState(key: object, state: RequestState): void {
   if (keptInMap(key) || !Object.isExtensible(key)) contextsByKey.set(key, state);
   else (key as { [CONTEXT]?: RequestState })[CONTEXT] = state;
 }
 
-function getAttached(key: object): RequestState | undefined {
+/** The context state attached to `key`, if any. */
+export function attachedTo(key: object): RequestState | undefined {
   if (keptInMap(key)) return contextsByKey.get(key);
   // Own property only: a request object derived from another must not inherit its context.
   return Object.hasOwn(key, CONTEXT) ? (key as { [CONTEXT]?: RequestState })[CONTEXT] : contextsByKey.get(key);
@@ -210,10 +208,6 @@ export function callTarget(execution: ExecutionContext): CallTarget {
   }
 }
 
-/** The context state attached to `key`, if any. */
-export function attachedTo(key: object): RequestState | undefined {
-  return getAttached(key);
-}
 
 // Handler classes (controllers, resolvers, gateways) → the interceptor of their app: used when
 // no interceptor ran for a call (microservice handlers of a hybrid app without inheritAppConfig).
@@ -232,7 +226,7 @@ export function registerContextSource(classes: Iterable<Function>, source: Plano
 export function contextOf(execution: ExecutionContext): PlanoutRequestContext | undefined {
   const { key, input } = callTarget(execution);
   if (key !== undefined) {
-    const found = getAttached(key);
+    const found = attachedTo(key);
     if (found !== undefined) return new PlanoutRequestContext(found, input, execution);
   }
   const current = storage.getStore();
@@ -240,7 +234,7 @@ export function contextOf(execution: ExecutionContext): PlanoutRequestContext | 
   const source = sourcesByClass.get(execution.getClass());
   if (source === undefined) return undefined;
   const created = source.createContext(input, execution);
-  if (key !== undefined) setAttached(key, created.state);
+  if (key !== undefined) attachState(key, created.state);
   return created;
 }
 
